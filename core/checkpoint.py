@@ -1,0 +1,176 @@
+"""Checkpoints: one file that loads without executing code, and the `--ckpt` resolver.
+
+A checkpoint is `torch.save` of a plain dict (tensors on CPU, numbers, strings, lists, dicts):
+
+    {"format": "epigraf-studio", "version": 1, "config": <ModelConfig as a dict>,
+     "G_ema": <state dict>, ... training state (G, D, optimisers, counters, RNG states) ...,
+     "meta": {...}}
+
+It is read with `torch.load(weights_only=True)`, which refuses anything but tensors and plain
+containers; a SHA-256 `digest` over the contents catches corruption that the zip container does
+not (flipped bytes in tensor data). It is written atomically (temp file in the same folder, fsync, rename), so a crash never
+leaves a half-written file under the real name.
+
+`--ckpt` accepts a file, a run folder (its newest `network-snapshot-*.pt`), or `random:PRESET`
+(a randomly initialised model of any preset, seeded, for smoke runs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import ModelConfig, from_dict, get_preset, to_dict
+from .errors import UserError
+from .networks.generator import TriPlaneGenerator
+
+FORMAT = "epigraf-studio"
+VERSION = 1
+SNAPSHOT_GLOB = "network-snapshot-*.pt"
+
+
+def cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A module's state dict detached, cloned and on the CPU."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """torch.save to a temp file beside `path`, fsync, then rename over it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(path: str | os.PathLike, cfg: ModelConfig, G_ema: torch.nn.Module, **extra: Any) -> None:
+    """Write a checkpoint: config + G_ema, plus any extra plain entries (training state, meta)."""
+    data = {"format": FORMAT, "version": VERSION, "config": to_dict(cfg), "G_ema": cpu_state(G_ema)}
+    for k, v in extra.items():
+        data[k] = cpu_state(v) if isinstance(v, torch.nn.Module) else v
+    data["digest"] = content_digest(data)
+    atomic_torch_save(data, path)
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and validate a checkpoint file; every failure is a one-line UserError."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"no checkpoint at '{path}': check the path, or use --ckpt random:PRESET for a random model")
+    if path.is_dir():
+        raise UserError(f"'{path}' is a folder: pass a checkpoint file or a run folder with snapshots")
+    if not zipfile.is_zipfile(path):
+        raise UserError(f"'{path}' is corrupt, truncated or not a checkpoint (no zip archive inside); "
+                        f"use another snapshot")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise UserError(f"refused '{path}': it holds objects other than tensors and plain data, so it "
+                        f"may have been tampered with or comes from another program ({_blocked(e)})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError) as e:
+        raise UserError(f"'{path}' is corrupt or truncated ({_short(str(e)) or type(e).__name__}); "
+                        f"use another snapshot") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise UserError(f"'{path}' is not an EpiGRAF Studio checkpoint (reference .pkl files need the importer)")
+    if data.get("version") != VERSION:
+        raise UserError(f"'{path}' has checkpoint format version {data.get('version')}, this code reads "
+                        f"version {VERSION}: use a matching release of EpiGRAF Studio")
+    if not isinstance(data.get("config"), dict) or not isinstance(data.get("G_ema"), dict):
+        raise UserError(f"'{path}' lacks its config or G_ema weights: the file is incomplete")
+    if data.get("digest") != content_digest(data):
+        raise UserError(f"'{path}' failed its integrity check (contents changed since it was written); "
+                        f"use another snapshot")
+    return data
+
+
+def _blocked(e: Exception) -> str:
+    """The line of a weights-only refusal that names the blocked global."""
+    lines = [ln.strip() for ln in str(e).splitlines() if "GLOBAL" in ln or "global" in ln]
+    return (lines[-1] if lines else _short(str(e)))[:200]
+
+
+def content_digest(data: dict[str, Any]) -> str:
+    """SHA-256 over every entry except 'digest': keys, tensor dtypes, shapes and bytes, plain values."""
+    h = hashlib.sha256()
+
+    def walk(x: Any) -> None:
+        if isinstance(x, torch.Tensor):
+            t = x.detach().cpu().contiguous()
+            h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        elif isinstance(x, dict):
+            h.update(b"{")
+            for k in sorted(x, key=str):
+                if k == "digest" and x is data:
+                    continue
+                h.update(repr(k).encode())
+                walk(x[k])
+            h.update(b"}")
+        elif isinstance(x, (list, tuple)):
+            h.update(b"[")
+            for v in x:
+                walk(v)
+            h.update(b"]")
+        else:
+            h.update(repr(x).encode())
+
+    walk(data)
+    return h.hexdigest()
+
+
+def _short(msg: str) -> str:
+    line = next((ln.strip() for ln in msg.splitlines() if ln.strip()), "")
+    return line[:200]
+
+
+def newest_snapshot(run_dir: Path) -> Path:
+    snaps = sorted(run_dir.glob(SNAPSHOT_GLOB))
+    if not snaps:
+        raise UserError(f"no {SNAPSHOT_GLOB} in run folder '{run_dir}'")
+    return snaps[-1]
+
+
+def build_generator(cfg: ModelConfig, state: dict[str, torch.Tensor] | None = None, seed: int = 0
+                    ) -> TriPlaneGenerator:
+    """A generator for `cfg`: with `state` loaded strictly, else randomly initialised from `seed`."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        G = TriPlaneGenerator(cfg)
+    if state is not None:
+        missing, unexpected = G.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise UserError(f"checkpoint weights do not fit its config (missing {list(missing)[:3]}, "
+                            f"unexpected {list(unexpected)[:3]}): the file is inconsistent")
+    return G
+
+
+def load_generator(spec: str, device: str | torch.device = "cpu", seed: int = 0
+                   ) -> tuple[TriPlaneGenerator, dict[str, Any]]:
+    """Resolve a --ckpt value (file | run folder | random:PRESET) to an eval-mode G_ema and its metadata."""
+    if spec.startswith("random:"):
+        cfg = get_preset(spec.split(":", 1)[1])
+        G = build_generator(cfg, seed=seed)
+        info = {"source": spec, "config": to_dict(cfg)}
+    else:
+        path = Path(spec)
+        if path.is_dir():
+            path = newest_snapshot(path)
+        data = load_checkpoint(path)
+        cfg = from_dict(ModelConfig, data["config"])
+        G = build_generator(cfg, data["G_ema"])
+        info = {"source": str(path), "config": data["config"], "meta": data.get("meta", {})}
+    return G.eval().requires_grad_(False).to(device), info

@@ -1,0 +1,1 @@
+"""Networks: StyleGAN2 layers, mapping, tri-plane synthesis, decoder and the generator."""

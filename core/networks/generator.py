@@ -1,0 +1,146 @@
+"""The tri-plane generator and its one API, used by training, the viewer, videos and meshes:
+
+    w = G.mapping(z, c, psi=0.7)                      # [B, w_dim]
+    planes = G.planes(w)                              # [B, 3, C, Rp, Rp]  (cache these per w)
+    out = G.render(planes, cameras, resolution=128)   # image [B, 3, H, W] in [-1, 1], depth, opacity
+    rgb, sigma = G.query(planes, points)              # any world points [B, N, 3]
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..cameras import Cameras, from_config, pose_cond_vector, to_angles
+from ..config import ModelConfig
+from ..render.rays import Patch, make_rays
+from ..render.renderer import render_rays_chunked
+from .mapping import MappingNetwork
+from .synthesis import SynthesisNetwork
+from .triplane import TriPlaneDecoder, sample_triplanes
+
+BACKGROUNDS = {"white": 1.0, "black": -1.0, "zero": 0.0}
+
+
+def background_color(bg: str | float | torch.Tensor, device, dtype) -> torch.Tensor:
+    """A background name ('white', 'black', 'zero'), a grey level or an RGB triple -> [3] in [-1, 1]."""
+    if isinstance(bg, str):
+        if bg not in BACKGROUNDS:
+            raise ValueError(f"unknown background '{bg}' (white, black, zero)")
+        bg = BACKGROUNDS[bg]
+    return torch.as_tensor(bg, device=device, dtype=dtype).expand(3)
+
+
+class TriPlaneGenerator(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        g = cfg.generator
+        self.c_dim = g.c_dim
+        self.mapping_network = MappingNetwork(g.z_dim, g.c_dim + (2 if g.pose_cond else 0), g.w_dim,
+                                              g.mapping_layers, g.mapping_lr_mult, g.w_avg_beta)
+        self.synthesis = SynthesisNetwork(g.w_dim, g.plane_res, 3 * g.plane_channels, g.channel_base,
+                                          g.channel_max, g.use_noise)
+        self.decoder = TriPlaneDecoder(g.plane_channels, g.decoder_hidden, 4)
+
+    # ---------------------------------------------------------------------------------------------
+    # Latents
+
+    def mapping(self, z: torch.Tensor, c: torch.Tensor | None = None, psi: float = 1.0,
+                pose: torch.Tensor | None = None, update_w_avg: bool = False) -> torch.Tensor:
+        """z [B, z_dim], class label c [B, c_dim] -> w [B, w_dim].
+
+        With generator pose conditioning, `pose` is [B, 2] (yaw, pitch) of the conditioning camera;
+        None uses the camera prior's mean (the reference's evaluation behaviour).
+        """
+        g = self.cfg.generator
+        parts = []
+        if g.c_dim > 0:
+            if c is None:
+                raise ValueError(f"this generator is class-conditional: pass c with {g.c_dim} values")
+            parts.append(c.to(z.device, z.dtype))
+        if g.pose_cond:
+            if pose is None:
+                cam = self.cfg.camera
+                pose = torch.tensor([[cam.yaw_mean, cam.pitch_mean]], device=z.device).expand(z.shape[0], 2)
+            parts.append(pose_cond_vector(pose[:, 0], pose[:, 1]).to(z.device, z.dtype))
+        cc = torch.cat(parts, dim=1) if parts else None
+        return self.mapping_network(z, cc, psi=psi, update_w_avg=update_w_avg)
+
+    def planes(self, w: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
+        """w [B, w_dim] -> tri-planes [B, 3, C, Rp, Rp]. noise_mode: 'const', 'random' or 'none'."""
+        img = self.synthesis(w, noise_mode)
+        b, _, h, wd = img.shape
+        return img.reshape(b, 3, self.cfg.generator.plane_channels, h, wd)
+
+    # ---------------------------------------------------------------------------------------------
+    # The radiance field
+
+    def decode(self, planes: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+        """planes [B, 3, C, H, W], points [B, N, 3] -> raw outputs [B, N, 4] (rgb, density before activation)."""
+        feats = sample_triplanes(planes, points, self.cfg.generator.cube_scale)
+        return self.decoder(feats)
+
+    def query(self, planes: torch.Tensor, points: torch.Tensor, density_noise: float = 0.0
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """points [B, N, 3] -> rgb [B, N, 3] (raw, [-1, 1] image range), sigma [B, N] = softplus(raw + shift)."""
+        raw = self.decode(planes, points)
+        density = raw[..., 3] + self.cfg.generator.density_shift
+        if density_noise > 0:
+            density = density + density_noise * torch.randn_like(density)
+        return raw[..., :3], F.softplus(density)
+
+    # ---------------------------------------------------------------------------------------------
+    # Rendering
+
+    def render(self, planes: torch.Tensor, cameras: Cameras, resolution: int | None = None,
+               patch: Patch | None = None, num_coarse: int | None = None, num_fine: int | None = None,
+               deterministic: bool = True, density_noise: float = 0.0, background=None,
+               chunk_rays: int | None | str = "auto", generator: torch.Generator | None = None
+               ) -> dict[str, torch.Tensor]:
+        """Render images (or patches) of the field held in `planes`.
+
+        resolution: output pixels per side (the patch's r when `patch` is given); defaults to the
+        config's image resolution. num_coarse/num_fine default to the config's. deterministic: no
+        jitter, evenly spaced inverse-CDF levels (evaluation); False for training. background: a
+        name, grey level or RGB in [-1, 1] (default: the config's). chunk_rays: rays per chunk
+        ('auto' = the config's when no gradient is recorded, else all at once).
+        Returns image [B, 3, H, W], opacity, depth (normalised by opacity; the far bound where
+        empty) and depth_raw (sum of w * t) [B, 1, H, W].
+        """
+        rc = self.cfg.render
+        res = resolution or self.cfg.img_resolution
+        cams = cameras.to(planes.device, torch.float64 if planes.dtype == torch.float64 else torch.float32)
+        if len(cams) != planes.shape[0]:
+            raise ValueError(f"{len(cams)} cameras for {planes.shape[0]} sets of planes")
+        if chunk_rays == "auto":
+            chunk_rays = None if torch.is_grad_enabled() else rc.chunk_rays
+        origins, dirs = make_rays(cams, res, patch)
+
+        def field(points):
+            return self.query(planes, points, density_noise)
+
+        out = render_rays_chunked(field, origins, dirs, cams.near, cams.far, chunk_rays,
+                                  num_coarse=num_coarse or rc.num_coarse,
+                                  num_fine=rc.num_fine if num_fine is None else num_fine,
+                                  far_opaque=rc.far_opaque, deterministic=deterministic, generator=generator)
+        bg = background_color(rc.background if background is None else background, planes.device, planes.dtype)
+        b = planes.shape[0]
+        image = out["rgb"] + (1 - out["opacity"][..., None]) * bg
+        result = {"image": image.transpose(1, 2).reshape(b, -1, res, res)}
+        for k in ("opacity", "depth", "depth_raw"):
+            result[k] = out[k].reshape(b, 1, res, res)
+        return result
+
+    def forward(self, z: torch.Tensor, cameras: Cameras, c: torch.Tensor | None = None, psi: float = 1.0,
+                **render_kwargs) -> dict[str, torch.Tensor]:
+        """Convenience: mapping -> planes -> render (pose conditioning from the render cameras)."""
+        pose = to_angles(cameras.to(z.device))[:, :2] if self.cfg.generator.pose_cond else None
+        w = self.mapping(z, c, psi, pose=pose)
+        return self.render(self.planes(w), cameras, **render_kwargs)
+
+    def default_cameras(self, batch: int = 1, device=None) -> Cameras:
+        """The camera prior's mean camera, repeated."""
+        cam = self.cfg.camera
+        return from_config(cam, yaw=torch.full((batch,), cam.yaw_mean), device=device)

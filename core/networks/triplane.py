@@ -1,0 +1,39 @@
+"""Tri-plane lookup and the decoder MLP: points -> (raw rgb, raw density).
+
+A world point p is divided by cube_scale and projected onto the xy, xz and yz planes; each plane is
+sampled bilinearly (align_corners=True, zeros outside [-1, 1]) and the three features are averaged.
+The decoder is FC 32 -> 64 (leaky ReLU, gain sqrt 2) -> 4: raw RGB in the [-1, 1] image range and
+raw density. No positional encoding, no view direction (EpiGRAF).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .layers import FullyConnected
+
+# Which point coordinates index each plane, as (grid x -> plane width, grid y -> plane height).
+PLANE_AXES = ((0, 1), (0, 2), (1, 2))  # xy, xz, yz
+
+
+def sample_triplanes(planes: torch.Tensor, points: torch.Tensor, cube_scale: float) -> torch.Tensor:
+    """planes [B, 3, C, H, W], points [B, N, 3] (world) -> features [B, N, C] (mean over planes)."""
+    b, n_planes, c, h, w = planes.shape
+    x = points / cube_scale  # [B, N, 3]
+    coords = torch.stack([x[..., list(ax)] for ax in PLANE_AXES], dim=1)  # [B, 3, N, 2]
+    feats = F.grid_sample(planes.reshape(b * n_planes, c, h, w), coords.reshape(b * n_planes, 1, -1, 2),
+                          mode="bilinear", padding_mode="zeros", align_corners=True)  # [B*3, C, 1, N]
+    return feats.reshape(b, n_planes, c, -1).mean(1).transpose(1, 2)  # [B, N, C]
+
+
+class TriPlaneDecoder(nn.Module):
+    def __init__(self, in_ch: int = 32, hidden: int = 64, out_ch: int = 4):
+        super().__init__()
+        self.fc0 = FullyConnected(in_ch, hidden, "lrelu")
+        self.fc1 = FullyConnected(hidden, out_ch)
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        """[..., C] -> [..., 4] (raw rgb, raw density)."""
+        return self.fc1(self.fc0(feats))

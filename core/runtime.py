@@ -1,0 +1,57 @@
+"""Small runtime helpers shared by the entry points: device choice, seeds and latents, seed ranges."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .errors import UserError
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' -> cuda when available else cpu; 'cuda' without a GPU is a UserError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu or auto")
+    if name not in ("cpu",) and not name.startswith("cuda"):
+        raise UserError(f"unknown device '{name}' (auto, cpu, cuda)")
+    return torch.device(name)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0-3,7,10-11' -> [0, 1, 2, 3, 7, 10, 11]."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if "-" in part[1:]:
+                a, b = part.split("-", 1) if not part.startswith("-") else (part, part)
+                seeds.extend(range(int(a), int(b) + 1))
+            else:
+                seeds.append(int(part))
+    except ValueError:
+        raise UserError(f"cannot read seeds '{text}': use a list like 0-7,10") from None
+    if not seeds:
+        raise UserError(f"no seeds in '{text}'")
+    return seeds
+
+
+def z_from_seed(seed: int, z_dim: int, device=None) -> torch.Tensor:
+    """The latent z [1, z_dim] of a seed (NumPy RandomState, as in the StyleGAN family's scripts)."""
+    return torch.from_numpy(np.random.RandomState(seed).randn(1, z_dim)).float().to(device)
+
+
+def class_label(c_dim: int, class_idx: int | None, batch: int = 1, device=None) -> torch.Tensor | None:
+    """One-hot labels [batch, c_dim] for a class index, or None for an unconditional model."""
+    if c_dim == 0:
+        if class_idx is not None:
+            raise UserError("this model is unconditional: drop --class")
+        return None
+    if class_idx is None or not 0 <= class_idx < c_dim:
+        raise UserError(f"this model is class-conditional: pass --class between 0 and {c_dim - 1}")
+    c = torch.zeros(batch, c_dim, device=device)
+    c[:, class_idx] = 1
+    return c
