@@ -105,7 +105,7 @@ class TriPlaneGenerator(nn.Module):
         config's image resolution. num_coarse/num_fine default to the config's. deterministic: no
         jitter, evenly spaced inverse-CDF levels (evaluation); False for training. background: a
         name, grey level or RGB in [-1, 1] (default: the config's). chunk_rays: rays per chunk
-        ('auto' = the config's when no gradient is recorded, else all at once).
+        ('auto' = the config's, or all at once when gradients flow into `planes`).
         Returns image [B, 3, H, W], opacity, depth (normalised by opacity; the far bound where
         empty) and depth_raw (sum of w * t) [B, 1, H, W].
         """
@@ -114,8 +114,8 @@ class TriPlaneGenerator(nn.Module):
         cams = cameras.to(planes.device, torch.float64 if planes.dtype == torch.float64 else torch.float32)
         if len(cams) != planes.shape[0]:
             raise ValueError(f"{len(cams)} cameras for {planes.shape[0]} sets of planes")
-        if chunk_rays == "auto":
-            chunk_rays = None if torch.is_grad_enabled() else rc.chunk_rays
+        if chunk_rays == "auto":  # one pass when a graph through the planes is being recorded (training)
+            chunk_rays = None if torch.is_grad_enabled() and planes.requires_grad else rc.chunk_rays
         origins, dirs = make_rays(cams, res, patch)
 
         def field(points):
