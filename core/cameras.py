@@ -136,6 +136,15 @@ def from_angles(yaw, pitch, radius=1.0, fov_deg=12.0, look_at_point=(0.0, 0.0, 0
     return Cameras(look_at(origins, target), fov_to_intrinsics(fov), near_t.clamp_min(1e-4), far_t)
 
 
+def from_matrices(cam2world: torch.Tensor, intrinsics: torch.Tensor, cfg: CameraConfig) -> Cameras:
+    """Cameras from [B, 4, 4] cam2world and [B, 3, 3] intrinsics, with near/far placed like the
+    config's bounds around the look-at point: near = dist + (cfg.near - cfg.radius), far likewise."""
+    target = torch.as_tensor(cfg.look_at, dtype=cam2world.dtype, device=cam2world.device)
+    dist = (cam2world[:, :3, 3] - target).norm(dim=-1)
+    return Cameras(cam2world, intrinsics, (dist + (cfg.near - cfg.radius)).clamp_min(1e-4),
+                   dist + (cfg.far - cfg.radius))
+
+
 def to_angles(cams: Cameras, look_at_point=(0.0, 0.0, 0.0)) -> torch.Tensor:
     """[B, 3] (yaw, pitch, radius) of the camera origins around a look-at point."""
     target = torch.as_tensor(look_at_point, dtype=cams.cam2world.dtype, device=cams.cam2world.device)

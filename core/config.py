@@ -89,6 +89,70 @@ class CameraConfig:
 
 
 @dataclass
+class DiscriminatorConfig:
+    """The patch discriminator (R, r and c_dim come from the model, train and generator sections)."""
+
+    variant: str = doc("epigraf", "'epigraf' (hypernetwork-modulated, patch-conditioned) or 'standard' "
+                                  "(plain StyleGAN2 D on patches: no modulation, no patch conditioning).")
+    channel_base: int = doc(16384, "Channels at nominal resolution res are min(channel_base / res, channel_max).")
+    channel_max: int = doc(512, "Upper bound on D channels.")
+    num_fp16_res: int = doc(4, "The N highest-resolution blocks run in float16 on CUDA (never on CPU).")
+    conv_clamp: float = doc(256.0, "Clamp conv outputs to +-this (0 disables).")
+    mbstd_group: int = doc(4, "Minibatch-std group size (consecutive samples; must divide the batch).")
+    mbstd_channels: int = doc(1, "Minibatch-std feature channels (0 disables the layer).")
+    patch_embed_dim: int = doc(256, "Learned embedding size per patch scalar (table of round(1000 v), 1001 rows).")
+    patch_fourier_freqs: int = doc(10, "Log-spaced Fourier frequencies per patch scalar (sin and cos each).")
+    hyper_dim: int = doc(512, "Width of the hypernetwork H (and of its output h).")
+    hyper_zero_init: bool = doc(True, "Initialise each block's affine A to zero (weights and bias): sigma = 1 "
+                                      "at init. False: random weights, zero bias (the reference code).")
+    mapping_layers: int = doc(2, "FC layers (after the input embedding) in H and in the projection mapping.")
+    mapping_lr_mult: float = doc(0.01, "Learning-rate multiplier of H and of the projection mapping.")
+    camera_cond: bool = doc(False, "Condition D on the camera yaw/pitch (FFHQ, Cats).")
+    camera_encoding: str = doc("fourier", "Camera encoding: 'fourier' (paper) or 'raw' (reference code).")
+    camera_fourier_freqs: int = doc(6, "Fourier frequencies pi 2^k (k < N) of the normalised camera angles.")
+    camera_drop_p: float = doc(0.5, "Element-wise dropout on the camera encoding during training.")
+
+
+@dataclass
+class TrainConfig:
+    """Patch-wise adversarial training (EpiGRAF's defaults)."""
+
+    batch: int = doc(64, "Total batch size over all GPUs/processes.")
+    kimg: float = doc(25000.0, "Training length in thousands of real images shown to D.")
+    patch_res: int = doc(64, "Patch resolution r (r x r rays rendered per fake patch).")
+    patch_dist: str = doc("beta", "Patch scale schedule: 'beta' (EpiGRAF), 'uniform' (annealed GRAF) or 'full'.")
+    patch_beta_start: float = doc(0.001, "Beta(1, beta) second parameter at the start of training.")
+    patch_beta_end: float = doc(0.8, "Beta(1, beta) second parameter after patch_anneal_kimg.")
+    patch_anneal_kimg: float = doc(10000.0, "kimg over which the patch schedule anneals (T).")
+    patch_group: int = doc(4, "Consecutive samples sharing one patch (matches the minibatch-std group).")
+    g_lr: float = doc(0.0025, "Generator Adam learning rate.")
+    d_lr: float = doc(0.002, "Discriminator Adam learning rate.")
+    betas: tuple[float, float] = doc((0.0, 0.99), "Adam betas.")
+    eps: float = doc(1e-8, "Adam epsilon.")
+    r1_gamma: float = doc(0.1, "R1 weight on real patches (0.1 faces, 0.05 Megascans).")
+    r1_interval: int = doc(16, "Lazy R1: applied every this many D steps (lr and betas rescaled).")
+    blur_init_sigma: float = doc(10.0, "Gaussian blur sigma on D inputs at the start.")
+    blur_fade_kimg: float = doc(200.0, "kimg over which the D-input blur fades to 0.")
+    ema_kimg: float = doc(20.0, "G_ema half-life in kimg (batch 64 * 0.3125).")
+    ema_rampup: float = doc(0.05, "EMA ramp-up: half-life at most cur_kimg * rampup (None-like when 0).")
+    augment: str = doc("ada", "Augmentation: 'ada' (adaptive, no x-flip) or 'none'.")
+    ada_target: float = doc(0.6, "ADA target for E[sign(D(real))].")
+    ada_interval: int = doc(4, "Adjust the augmentation probability every this many steps.")
+    ada_kimg: float = doc(500.0, "ADA speed: kimg for p to go from 0 to 1.")
+    mirror: bool = doc(True, "Dataset x-flip mirroring with the camera mirrored too.")
+    camera_source: str = doc("prior", "Fake cameras from the camera 'prior' or from the 'dataset' poses.")
+    pose_swap_start: float = doc(1.0, "Probability of swapping the G conditioning pose at the start.")
+    pose_swap_end: float = doc(0.5, "... after pose_swap_kimg.")
+    pose_swap_kimg: float = doc(1000.0, "kimg over which the pose-swap probability anneals.")
+    tick_kimg: float = doc(4.0, "Progress line and stats every this many kimg.")
+    snapshot_ticks: int = doc(50, "Snapshot (and sample grid) every this many ticks.")
+    metrics: tuple[str, ...] = doc(("fid2k",), "Metrics evaluated with every snapshot (empty to skip).")
+    seed: int = doc(0, "Random seed (per-process streams derive from it).")
+    workers: int = doc(2, "Data-loading worker processes per training process.")
+    nan_patience: int = doc(8, "Consecutive non-finite steps after which training rolls back to the last snapshot.")
+
+
+@dataclass
 class ModelConfig:
     """Everything needed to build and render a generator."""
 
@@ -97,6 +161,9 @@ class ModelConfig:
     generator: GeneratorConfig = field(default_factory=GeneratorConfig, metadata={"doc": "Generator."})
     render: RenderConfig = field(default_factory=RenderConfig, metadata={"doc": "Renderer."})
     camera: CameraConfig = field(default_factory=CameraConfig, metadata={"doc": "Camera prior."})
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig,
+                                               metadata={"doc": "Discriminator."})
+    train: TrainConfig = field(default_factory=TrainConfig, metadata={"doc": "Training."})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -111,12 +178,15 @@ def _ffhq512() -> ModelConfig:
         render=RenderConfig(background="zero", far_opaque=True),
         camera=CameraConfig(fov_deg=12.0, radius=1.0, near=0.88, far=1.12, dist="gaussian",
                             yaw_mean=0.0, yaw_std=0.3, pitch_mean=math.pi / 2, pitch_std=0.155),
+        discriminator=DiscriminatorConfig(camera_cond=True),
+        train=TrainConfig(r1_gamma=0.1),
     )
 
 
 def _megascans256() -> ModelConfig:
     return ModelConfig(
         name="megascans256",
+        train=TrainConfig(r1_gamma=0.05),
         img_resolution=256,
         generator=GeneratorConfig(plane_res=512, cube_scale=0.475),
         render=RenderConfig(background="white", far_opaque=True),
@@ -129,12 +199,21 @@ def _demo() -> ModelConfig:
     # Small enough to train on a 2-core CPU: 64x64 images, 64x64 planes, <= 128 channels, 24+24
     # samples. Megascans-like cameras (whole sphere, white background). The far bound is not made
     # opaque so that the accumulated opacity (and meshes) show the object, not the far plane.
+    # cube_scale 0.3 instead of Megascans' 0.475: at radius 1, fov 30 and near/far 0.75/1.25 the
+    # rendered region fits in a ball of radius ~0.25, so 0.475 would leave half of each plane unused.
     return ModelConfig(
         name="demo",
         img_resolution=64,
         generator=GeneratorConfig(z_dim=128, w_dim=128, plane_res=64, channel_base=4096,
-                                  channel_max=128, decoder_hidden=64, cube_scale=0.475),
+                                  channel_max=128, decoder_hidden=64, cube_scale=0.3, density_noise_kimg=100.0),
         render=RenderConfig(num_coarse=24, num_fine=24, background="white", far_opaque=False),
+        discriminator=DiscriminatorConfig(channel_base=4096, channel_max=128, hyper_dim=128, patch_embed_dim=64,
+                                          num_fp16_res=0),
+        # 32x32 patches of 64x64 images keep the patch-wise path exercised; schedules shortened
+        # to the length of a CPU run.
+        train=TrainConfig(batch=16, kimg=200.0, patch_res=32, patch_anneal_kimg=100.0, r1_gamma=0.05,
+                          blur_init_sigma=2.0, blur_fade_kimg=10.0, ema_kimg=2.0, tick_kimg=1.0,
+                          snapshot_ticks=10, metrics=("kid1k",)),
         camera=CameraConfig(fov_deg=30.0, radius=1.0, near=0.75, far=1.25, dist="spherical_uniform",
                             yaw_mean=0.0, yaw_std=math.pi, pitch_mean=math.pi / 2, pitch_std=math.pi / 2),
     )
@@ -211,10 +290,11 @@ def apply_override(cfg: Any, assignment: str) -> None:
     name = parts[-1]
     if name not in {f.name for f in dataclasses.fields(obj)}:
         raise UserError(f"unknown config key '{key}' in override '{assignment}'")
-    setattr(obj, name, _parse_like(getattr(obj, name), raw.strip(), key))
+    ftype = str(next(f.type for f in dataclasses.fields(obj) if f.name == name))
+    setattr(obj, name, _parse_like(getattr(obj, name), raw.strip(), key, ftype))
 
 
-def _parse_like(current: Any, raw: str, key: str) -> Any:
+def _parse_like(current: Any, raw: str, key: str, ftype: str = "") -> Any:
     try:
         if isinstance(current, bool):
             if raw.lower() in ("1", "true", "yes", "on"):
@@ -227,7 +307,8 @@ def _parse_like(current: Any, raw: str, key: str) -> Any:
         if isinstance(current, float):
             return float(raw)
         if isinstance(current, tuple):
-            return tuple(float(x) for x in raw.strip("()[]").split(","))
+            items = [x.strip() for x in raw.strip("()[]").split(",") if x.strip()]
+            return tuple(items) if "str" in ftype else tuple(float(x) for x in items)
         return raw
     except ValueError:
         raise UserError(f"cannot parse '{raw}' for config key '{key}' (expected {type(current).__name__})") from None

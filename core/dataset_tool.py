@@ -1,0 +1,306 @@
+"""Make datasets in our form (a .zip of square PNGs + an EpiGRAF-form dataset.json).
+
+    python -m core.dataset_tool synthetic --out data/synth.zip [--num-objects 8] [--views 16] [--res 64] [--seed 0]
+    python -m core.dataset_tool convert --images DIR --cameras FILE --out data/mine.zip [--res 128]
+    python -m core.dataset_tool render --meshes DIR --out data/objects.zip [--views 32] [--res 128] [--fov 30]
+        [--radius R] [--max-objects N]
+
+synthetic: procedural objects rendered with our own volume renderer (seconds, nothing downloaded).
+convert:   your images + an EpiGRAF- or EG3D-form camera file -> centre-cropped, resized PNGs with
+           our yaw/pitch (EG3D cameras are converted by a recorded similarity transform).
+render:    a Megascans-like multi-view set from a folder of meshes, rasterised offscreen through EGL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import posixpath
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from . import cameras as camlib
+from .config import get_preset
+from .data.dataset import decode_image, is_image_name, match_keys, parse_camera_json
+from .data.mesh_render import MESH_EXTS
+from .data.synthetic import OBJECT_RADIUS, make_synthetic, png_bytes
+from .errors import UserError, cli_main
+
+DEMO_HALF_FOV_SIN = math.sin(math.radians(15.0))  # the demo preset: fov 30 at radius 1
+
+
+def _out_zip(path: str) -> Path:
+    out = Path(path)
+    if out.suffix.lower() != ".zip":
+        raise UserError(f"--out must be a .zip file, got '{path}'")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _positive(name: str, value: float, low: float = 1) -> None:
+    if value < low:
+        raise UserError(f"--{name} must be at least {low:g}, got {value:g}")
+
+
+def _finish(tmp: Path, out: Path) -> None:
+    os.replace(tmp, out)  # only a complete zip ever appears under the final name
+
+
+# --------------------------------------------------------------------------------------------------
+# synthetic
+
+
+def cmd_synthetic(args: argparse.Namespace) -> int:
+    out = _out_zip(args.out)
+    for k in ("num_objects", "views"):
+        _positive(k.replace("_", "-"), getattr(args, k))
+    _positive("res", args.res, 8)
+    tmp = out.with_name(out.name + ".part")
+    make_synthetic(tmp, args.num_objects, args.views, args.res, args.seed,
+                   progress=lambda it: tqdm(it, desc="objects", unit="obj", file=sys.stdout))
+    _finish(tmp, out)
+    print(f"wrote {out} ({args.num_objects * args.views} images, {args.res}x{args.res})")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+# convert
+
+
+def square_resize(img: np.ndarray, res: int) -> np.ndarray:
+    """[H, W, 3] uint8 -> centre square crop -> [res, res, 3] (Lanczos, antialiased when shrinking)."""
+    h, w = img.shape[:2]
+    s = min(h, w)
+    y0, x0 = (h - s) // 2, (w - s) // 2
+    im = Image.fromarray(img[y0:y0 + s, x0:x0 + s])
+    if s != res:
+        im = im.resize((res, res), Image.Resampling.LANCZOS)
+    return np.asarray(im)
+
+
+def eg3d_conversion(labels: torch.Tensor, pivot: tuple[float, float, float], their_radius: float,
+                    our_radius: float) -> tuple[torch.Tensor, dict]:
+    """[N, 25] EG3D labels -> our (yaw, pitch) [N, 2] and a record of the transform and its residuals."""
+    cams = camlib.from_eg3d_labels(labels, pivot=pivot, their_radius=their_radius, our_radius=our_radius)
+    ypr = camlib.to_angles(cams)  # [N, 3] yaw, pitch, radius
+    fov = torch.rad2deg(cams.fov)
+    look = camlib.from_angles(ypr[:, 0], ypr[:, 1], ypr[:, 2], fov)
+    rel = look.cam2world[:, :3, :3].transpose(1, 2) @ cams.cam2world[:, :3, :3]  # [N, 3, 3]
+    resid = torch.rad2deg(torch.acos(((rel.diagonal(dim1=1, dim2=2).sum(-1) - 1) / 2).clamp(-1, 1)))
+    m = camlib._eg3d_world_to_ours(pivot, their_radius, our_radius, torch.float64)
+    record = {
+        "from": "eg3d",
+        "formula": "p_ours = scale * rotation @ (p_eg3d - pivot); OpenCV camera axes -> OpenGL (y, z flipped)",
+        "pivot": list(pivot), "eg3d_radius": their_radius, "our_radius": our_radius,
+        "scale": our_radius / their_radius,
+        "rotation": (m[:3, :3] * their_radius / our_radius).tolist(),
+        "world_from_eg3d": m.tolist(),
+        "fov_deg": {"mean": float(fov.mean()), "min": float(fov.min()), "max": float(fov.max())},
+        "radius": {"min": float(ypr[:, 2].min()), "max": float(ypr[:, 2].max())},
+        "look_at_residual_deg": {"mean": float(resid.mean()), "max": float(resid.max()),
+                                 "note": "rotation between each EG3D camera and the look-at-origin camera "
+                                         "at its yaw/pitch (roll and off-centre aim are not kept)"},
+    }
+    return ypr[:, :2], record
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    out = _out_zip(args.out)
+    _positive("res", args.res, 8)
+    root, cam_path = Path(args.images), Path(args.cameras)
+    if not root.is_dir():
+        raise UserError(f"image folder not found: {root}")
+    if not cam_path.is_file():
+        raise UserError(f"camera file not found: {cam_path}")
+    stem = root.name
+    cf = parse_camera_json(cam_path.read_bytes(), str(cam_path), stem)
+    if cf.kind == "none":
+        raise UserError(f"{cam_path} has no cameras ('camera_angles' or EG3D 'labels')")
+    names = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and is_image_name(
+        p.relative_to(root).as_posix()))
+    if not names:
+        raise UserError(f"no PNG/JPEG images in {root}")
+    try:
+        json_dir = cam_path.resolve().parent.relative_to(root.resolve()).as_posix()
+    except ValueError:
+        json_dir = ""
+    json_dir = "" if json_dir == "." else json_dir
+    keys = match_keys(names, cf.cameras, stem, json_dir, str(cam_path))
+    lkeys = match_keys(names, cf.labels, stem, json_dir, str(cam_path), what="label") if cf.labels else None
+    meta: dict = {"camera_angles": {}, "source": {"images": str(root), "cameras": str(cam_path),
+                                                  "crop": "centre square", "resize": f"lanczos to {args.res}"}}
+    if cf.kind == "eg3d":
+        pivot = tuple(float(x) for x in args.pivot.split(","))
+        if len(pivot) != 3:
+            raise UserError(f"--pivot must be x,y,z, got '{args.pivot}'")
+        angles, meta["conversion"] = eg3d_conversion(torch.tensor([cf.cameras[k] for k in keys]), pivot,
+                                                     args.eg3d_radius, args.radius)
+    else:
+        angles = torch.tensor([cf.cameras[k] for k in keys], dtype=torch.float64)
+    if len(names) > 1 and bool((angles[:, 0].abs() < 1e-12).all()):
+        raise UserError(f"{cam_path}: all yaw angles are zero: the camera file is almost surely broken")
+    outs: dict[str, str] = {}
+    labels: dict = {}
+    tmp = out.with_name(out.name + ".part")
+    non_square = 0
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+        for i, name in enumerate(tqdm(names, desc="images", unit="img", file=sys.stdout)):
+            oname = posixpath.splitext(name)[0] + ".png"
+            if oname in outs:
+                raise UserError(f"'{name}' and '{outs[oname]}' would both become '{oname}'")
+            outs[oname] = name
+            try:
+                data = (root / name).read_bytes()
+            except OSError as e:
+                raise UserError(f"cannot read image '{root / name}': {e}") from None
+            img = decode_image(data, str(root / name))
+            non_square += img.shape[0] != img.shape[1]
+            zf.writestr(oname, png_bytes(square_resize(img, args.res)))
+            meta["camera_angles"][oname] = [float(angles[i, 0]), float(angles[i, 1]), 0.0]
+            if lkeys is not None:
+                labels[oname] = cf.labels[lkeys[i]]
+        if labels:
+            meta["labels"] = labels
+        zf.writestr("dataset.json", json.dumps(meta))
+    _finish(tmp, out)
+    if non_square and cf.kind == "eg3d":
+        print(f"warning: {non_square} image(s) were not square; EG3D intrinsics refer to the uncropped images")
+    print(f"wrote {out} ({len(names)} images, {args.res}x{args.res}, cameras: {cf.kind})")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+# render
+
+
+def default_radius(fov_deg: float) -> float:
+    """The camera distance at which an object of OBJECT_RADIUS fills the frame as in the demo preset."""
+    return DEMO_HALF_FOV_SIN / math.sin(math.radians(fov_deg) / 2)
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from .data import mesh_render as mr
+
+    out = _out_zip(args.out)
+    _positive("views", args.views)
+    _positive("res", args.res, 8)
+    _positive("supersample", args.supersample)
+    if not 1 <= args.fov < 170:
+        raise UserError(f"--fov must be in [1, 170) degrees, got {args.fov:g}")
+    radius = args.radius if args.radius is not None else default_radius(args.fov)
+    if radius <= OBJECT_RADIUS:
+        raise UserError(f"--radius must exceed the object radius {OBJECT_RADIUS}, got {radius:g}")
+    paths = mr.find_meshes(args.meshes)
+    if args.max_objects is not None:
+        _positive("max-objects", args.max_objects)
+        paths = paths[:args.max_objects]
+    if not paths:
+        raise UserError(f"no meshes ({', '.join(MESH_EXTS)}) under {args.meshes}")
+    renderer = mr.MeshRenderer(args.res, supersample=args.supersample)
+    cam_cfg = get_preset("demo").camera  # whole sphere, uniform
+    gen = torch.Generator().manual_seed(args.seed)
+    meta: dict = {"camera_angles": {}, "objects": {}}
+    skipped: list[str] = []
+    tmp = out.with_name(out.name + ".part")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+        for k, path in enumerate(tqdm(paths, desc="meshes", unit="obj", file=sys.stdout)):
+            try:
+                md, norm = mr.normalize_mesh(mr.load_mesh(path), OBJECT_RADIUS, args.up)
+            except (UserError, ValueError) as e:
+                skipped.append(f"{path}: {e}")
+                continue
+            angles = camlib.sample_angles(cam_cfg, args.views, gen)  # [V, 2]
+            cams = camlib.from_angles(angles[:, 0], angles[:, 1], radius, args.fov)
+            imgs = renderer.render(md, cams)
+            folder = f"{k:05d}_{path.stem}"
+            meta["objects"][folder] = {"mesh": str(path), **norm}
+            for v in range(args.views):
+                name = f"{folder}/view{v:03d}.png"
+                zf.writestr(name, png_bytes(imgs[v]))
+                meta["camera_angles"][name] = [float(angles[v, 0]), float(angles[v, 1]), 0.0]
+        if not meta["camera_angles"]:
+            tmp.unlink(missing_ok=True)
+            raise UserError(f"no mesh could be read; first problem: {skipped[0]}")
+        half = OBJECT_RADIUS + 0.02
+        meta["render"] = {
+            "radius": radius, "fov_deg": args.fov, "near": radius - half, "far": radius + half,
+            "object_radius": OBJECT_RADIUS, "views_per_object": args.views, "resolution": args.res,
+            "cameras": "look-at the origin, uniform on the whole sphere, roll 0 (EpiGRAF yaw/pitch)",
+            "normalisation": ("each mesh: bounding box centred at the origin and fitted to the unit cube "
+                              f"(longest side 1), then scaled so its farthest vertex is {OBJECT_RADIUS} from "
+                              "the origin (the demo preset, fov 30 at radius 1, frames a ball of ~0.25 inside "
+                              "its near/far 0.75/1.25); train with camera radius/fov/near/far as given here"),
+            "up_axis_in_files": args.up, "shading": "Lambert + ambient 0.35, light fixed in the world",
+            "background": "white",
+        }
+        zf.writestr("dataset.json", json.dumps(meta))
+    renderer.release()
+    _finish(tmp, out)
+    for s in skipped:
+        print(f"warning: skipped {s}", file=sys.stderr)
+    n = len(meta["objects"])
+    print(f"wrote {out} ({n} objects x {args.views} views, {args.res}x{args.res}, radius {radius:.4g}, "
+          f"fov {args.fov:g}; {len(skipped)} skipped)")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m core.dataset_tool", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="{synthetic,convert,render}")
+
+    s = sub.add_parser("synthetic", help="procedural objects rendered with our renderer (no downloads)")
+    s.add_argument("--out", required=True, help="output .zip")
+    s.add_argument("--num-objects", type=int, default=8, help="number of objects (default 8)")
+    s.add_argument("--views", type=int, default=16, help="views per object (default 16)")
+    s.add_argument("--res", type=int, default=64, help="image resolution (default 64)")
+    s.add_argument("--seed", type=int, default=0, help="random seed for objects and cameras (default 0)")
+    s.set_defaults(fn=cmd_synthetic)
+
+    c = sub.add_parser("convert", help="images + an EpiGRAF- or EG3D-form camera file -> our dataset")
+    c.add_argument("--images", required=True, help="folder of PNG/JPEG images (searched recursively)")
+    c.add_argument("--cameras", required=True, help="camera json: EpiGRAF form (camera_angles) or EG3D form")
+    c.add_argument("--out", required=True, help="output .zip")
+    c.add_argument("--res", type=int, default=128, help="output resolution after a centre square crop (default 128)")
+    c.add_argument("--pivot", default=",".join(str(x) for x in camlib.EG3D_PIVOT),
+                   help="EG3D look-at pivot x,y,z in their world (default 0,0,0.2, FFHQ)")
+    c.add_argument("--eg3d-radius", type=float, default=camlib.EG3D_RADIUS,
+                   help="EG3D camera distance from the pivot (default 2.7, FFHQ)")
+    c.add_argument("--radius", type=float, default=1.0, help="our camera distance for EG3D input (default 1)")
+    c.set_defaults(fn=cmd_convert)
+
+    r = sub.add_parser("render", help="a Megascans-like multi-view set from a folder of meshes (EGL)")
+    r.add_argument("--meshes", required=True, help=f"folder of meshes ({', '.join(MESH_EXTS)}), searched recursively")
+    r.add_argument("--out", required=True, help="output .zip")
+    r.add_argument("--views", type=int, default=32, help="views per object (default 32)")
+    r.add_argument("--res", type=int, default=128, help="image resolution (default 128)")
+    r.add_argument("--fov", type=float, default=30.0, help="field of view in degrees (default 30)")
+    r.add_argument("--radius", type=float, default=None,
+                   help="camera distance (default: framed like the demo preset, 1.0 at fov 30)")
+    r.add_argument("--max-objects", type=int, default=None, help="render at most N meshes (sorted by path)")
+    r.add_argument("--up", choices=["y", "z"], default="y", help="up axis of the mesh files (pybullet's: z)")
+    r.add_argument("--supersample", type=int, default=2, help="supersampling factor for antialiasing (default 2)")
+    r.add_argument("--seed", type=int, default=0, help="random seed for the cameras (default 0)")
+    r.set_defaults(fn=cmd_render)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(cli_main(main)())

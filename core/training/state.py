@@ -1,0 +1,82 @@
+"""Everything a run needs to continue exactly: networks, optimisers, augmentation, counters, RNG.
+
+A training snapshot is a regular checkpoint (core/checkpoint.py: weights-only, atomic, with the
+config and G_ema) with these extra entries:
+  G, D               state dicts
+  opt_G, opt_D       optimiser state dicts
+  augment            {"p": float, "ada": AdaController state} or {}
+  progress           {"cur_nimg", "cur_tick", "batch_idx", "tick_start_nimg", "nan_skipped"}
+  rng                {"world": N, "cpu": [ByteTensor per rank], "cuda": [ByteTensor per rank or None]}
+  meta               {"kimg", "dataset", "preset", ...} for people and the viewer
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from ..checkpoint import load_checkpoint, save_checkpoint
+from ..config import ModelConfig
+from . import distributed as distlib
+
+
+@dataclass
+class Progress:
+    cur_nimg: int = 0
+    cur_tick: int = 0
+    batch_idx: int = 0
+    tick_start_nimg: int = 0
+    nan_skipped: int = 0
+
+
+def snapshot_name(cur_nimg: int) -> str:
+    return f"network-snapshot-{cur_nimg / 1000:010.3f}.pt"  # kimg, zero-padded: sorts by name
+
+
+def rng_state(device: torch.device) -> dict:
+    return {"cpu": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+
+
+def save_training_snapshot(run_dir: Path, cfg: ModelConfig, nets: dict, opts: dict, augment: dict,
+                           progress: Progress, d: distlib.Dist, device: torch.device, meta: dict) -> Path | None:
+    """Gather every process's RNG state and write the snapshot from rank 0; returns its path there."""
+    states = distlib.gather_objects(rng_state(device), d)
+    path = run_dir / snapshot_name(progress.cur_nimg)
+    if d.main:
+        save_checkpoint(path, cfg, nets["G_ema"], G=nets["G"], D=nets["D"],
+                        opt_G=opts["G"].state_dict(), opt_D=opts["D"].state_dict(), augment=augment,
+                        progress=asdict(progress),
+                        rng={"world": d.world, "cpu": [s["cpu"] for s in states],
+                             "cuda": [s["cuda"] for s in states]},
+                        meta=meta)
+    distlib.barrier(d)
+    return path if d.main else None
+
+
+def restore_training_snapshot(path: Path, nets: dict, opts: dict, d: distlib.Dist, device: torch.device
+                              ) -> tuple[Progress, dict, bool]:
+    """Load a snapshot into the networks and optimisers; returns (progress, augment state, exact).
+
+    `exact` is False when the number of processes changed (the RNG streams then restart from
+    their seeds; everything else continues).
+    """
+    data = load_checkpoint(path)
+    for key in ("G", "D", "opt_G", "opt_D", "progress", "rng"):
+        if key not in data:
+            from ..errors import UserError
+            raise UserError(f"'{path}' is a viewer-only checkpoint (no '{key}'): it cannot resume training")
+    nets["G"].load_state_dict(data["G"])
+    nets["D"].load_state_dict(data["D"])
+    nets["G_ema"].load_state_dict(data["G_ema"])
+    opts["G"].load_state_dict(data["opt_G"])
+    opts["D"].load_state_dict(data["opt_D"])
+    rng = data["rng"]
+    exact = rng.get("world") == d.world
+    if exact:
+        torch.set_rng_state(rng["cpu"][d.rank])
+        if device.type == "cuda" and rng["cuda"][d.rank] is not None:
+            torch.cuda.set_rng_state(rng["cuda"][d.rank], device)
+    return Progress(**data["progress"]), data.get("augment", {}), exact

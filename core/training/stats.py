@@ -1,0 +1,72 @@
+"""Training statistics: per-tick means, stats.jsonl, TensorBoard events and the progress line."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+
+
+class StatsCollector:
+    """Accumulates scalar values between ticks."""
+
+    def __init__(self):
+        self._sums: dict[str, float] = defaultdict(float)
+        self._counts: dict[str, int] = defaultdict(int)
+
+    def add(self, values: dict[str, float]) -> None:
+        for k, v in values.items():
+            self._sums[k] += float(v)
+            self._counts[k] += 1
+
+    def means(self) -> dict[str, float]:
+        out = {k: self._sums[k] / self._counts[k] for k in self._sums}
+        self._sums.clear()
+        self._counts.clear()
+        return out
+
+
+class StatsWriter:
+    """Appends one JSON line per tick to stats.jsonl and mirrors scalars to TensorBoard if available."""
+
+    def __init__(self, run_dir: Path):
+        self.path = run_dir / "stats.jsonl"
+        self.tb = None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+            self.tb = SummaryWriter(str(run_dir / "tensorboard"))
+        except ImportError:  # tensorboard is optional at run time; stats.jsonl is always written
+            self.tb = None
+
+    def write(self, record: dict) -> None:
+        record = {"timestamp": time.time(), **record}
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+        if self.tb is not None:
+            step = int(round(record.get("kimg", 0) * 1000))
+            for k, v in record.items():
+                if isinstance(v, (int, float)) and k not in ("timestamp", "kimg"):
+                    self.tb.add_scalar(k.replace(".", "/"), v, step)
+            self.tb.flush()
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+
+
+def format_eta(seconds: float) -> str:
+    seconds = max(int(seconds), 0)
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+def progress_line(tick: int, kimg: float, total_kimg: float, sec_per_kimg: float, means: dict[str, float]) -> str:
+    eta = format_eta((total_kimg - kimg) * sec_per_kimg)
+    parts = [f"tick {tick:<4d}", f"kimg {kimg:8.2f}/{total_kimg:g}", f"sec/kimg {sec_per_kimg:7.2f}", f"ETA {eta}"]
+    for key in ("loss_G", "loss_D", "r1_penalty", "augment_p", "D_real_sign"):
+        if key in means:
+            parts.append(f"{key} {means[key]:.3f}")
+    return "  ".join(parts)
