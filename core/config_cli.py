@@ -20,7 +20,7 @@ def config_fields(cfg: Any, prefix: str = ""):
             yield f"{prefix}{f.name}", cfg, f
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, sections: tuple[str, ...] = ("generator", "render",
+def add_config_arguments(parser: argparse.ArgumentParser, sections: tuple[str, ...] = ("generator", "render", "discriminator",
                                                                                          "camera", "train")) -> None:
     """Add --section.field options (default None = keep the preset's value) for the given sections."""
     template = ModelConfig()

@@ -52,3 +52,9 @@ def test_importance_concentrates_fine_samples_where_the_coarse_weights_are():
     w = torch.exp(-((t - 2.2) / 0.05) ** 2)  # a surface at t = 2.2
     fine = importance(t, w, 64, deterministic=False, generator=torch.Generator().manual_seed(2))
     assert ((fine - 2.2).abs() < 0.15).float().mean() > 0.95
+
+
+def test_importance_with_only_two_coarse_samples_spreads_between_them():
+    t = torch.tensor([[[1.0, 3.0]]])
+    fine = importance(t, torch.tensor([[[0.5, 0.5]]]), 4, deterministic=True)
+    torch.testing.assert_close(fine[0, 0], torch.tensor([1.25, 1.75, 2.25, 2.75]))

@@ -66,5 +66,8 @@ def importance(t_coarse: torch.Tensor, weights: torch.Tensor, n: int, determinis
     As in NeRF and the reference: the bins are the midpoints between coarse depths and the
     weights of the interior samples define the density over them.
     """
+    if t_coarse.shape[-1] < 3:  # no interior samples: spread the fine samples between the ends
+        ends = torch.stack([t_coarse[..., 0], t_coarse[..., -1]], dim=-1)
+        return sample_pdf(ends, torch.ones_like(ends[..., :1]), n, deterministic, generator)
     mids = 0.5 * (t_coarse[..., 1:] + t_coarse[..., :-1])  # [..., S - 1]
     return sample_pdf(mids, weights[..., 1:-1], n, deterministic, generator)

@@ -1,0 +1,175 @@
+"""Drives the real viewer window with imgui-bundle's test engine and records what happened.
+
+Run by test_viewer_gui.py in a subprocess under Xvfb (a crash there cannot take pytest down):
+
+    python tests/viewer/gui_driver.py OUT_DIR TINY_CKPT
+
+The test function clicks, drags and types like a user; everything checkable is written to
+OUT_DIR/results.json (plus the exported screenshot and the blended w as .npy) for the pytest side
+to compare against independent oracles (core's G.render, the lerp formula).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import numpy as np
+import torch
+from imgui_bundle import hello_imgui, imgui
+from imgui_bundle.immapp import testing
+
+from viewer import colormaps
+from viewer.app import AppOptions, ViewerApp
+from viewer.export import picture, scalar_view
+from viewer.runner import addons, runner_params
+from viewer.state import ViewerState
+
+
+def main(out_dir: Path, tiny_ckpt: str) -> int:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = ViewerState()
+    state.model.spec = "random:demo"
+    state.render.resolution = 64
+    state.render.coarse_mult = state.render.fine_mult = 0.25
+    state.export.out_dir = str(out_dir / "exports")
+    state.export.resolution = 64
+    app = ViewerApp(state, AppOptions(device=torch.device("cpu"), use_session=False, window_size=(1200, 800)))
+    results: dict = {}
+
+    def wait(ctx, cond, what: str, timeout: float = 60.0) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if cond():
+                return True
+            ctx.yield_()
+        results.setdefault("timeouts", []).append(what)
+        return False
+
+    def full_frame_of_current() -> bool:
+        r, req = app.result, app.current_request()
+        return (r is not None and req is not None and not app.worker.busy and r.quality.level == "full"
+                and (r.request.latent, r.request.view) == (req.latent, req.view))
+
+    def scenario(ctx: imgui.test_engine.TestContext) -> None:
+        try:
+            # 1. random:demo opens and shows a full-quality frame
+            ok = wait(ctx, lambda: app.model is not None and full_frame_of_current(), "random:demo frame")
+            results["demo"] = {"ok": ok, "spec": app.model.spec if app.model else None,
+                               "frames": app.worker.stats.published, "drop_enabled": app.drop_enabled}
+            # 2. open the tiny checkpoint file through the model panel
+            ctx.window_focus("//Model")
+            ctx.yield_(2)
+            ctx.item_input_value("//Model/##open_path", tiny_ckpt)
+            ctx.item_click("//Model/Open")
+            ok = wait(ctx, lambda: app.model is not None and app.model.spec == tiny_ckpt and full_frame_of_current(),
+                      "tiny checkpoint frame")
+            results["file"] = {"ok": ok, "spec": app.model.spec, "error": app.model_error,
+                               "z_dim": app.model.cfg.generator.z_dim}
+            # 3. drag on the image: the camera turns and a new frame arrives
+            cam0 = app.state.camera.camera.copy()
+            gen0 = app.result.generation
+            ctx.item_drag_with_delta("//Viewport/##viewport", imgui.ImVec2(120, 40))
+            ok = wait(ctx, lambda: full_frame_of_current() and app.result.generation > gen0, "frame after drag")
+            cam1 = app.state.camera.camera
+            results["drag"] = {"ok": ok, "yaw0": cam0.yaw, "pitch0": cam0.pitch, "yaw1": cam1.yaw,
+                               "pitch1": cam1.pitch, "gen0": gen0, "gen1": app.result.generation,
+                               "shown_yaw": app.result.request.view.camera.yaw}
+            # 3b. the mouse wheel over the image zooms in
+            r0 = app.state.camera.camera.radius
+            ctx.mouse_move("//Viewport/##viewport")
+            ctx.mouse_wheel_y(2.0)
+            ok = wait(ctx, lambda: full_frame_of_current() and app.result.request.view.camera.radius < r0, "zoom")
+            results["zoom"] = {"ok": ok, "r0": r0, "r1": app.state.camera.camera.radius}
+            # 4. the interpolation slider: keyframes seeds 2 and 5, position 0.3
+            ctx.window_focus("//Latent")
+            ctx.yield_(2)
+            ctx.item_input_value("//Latent/**/key 1", 2)
+            ctx.item_input_value("//Latent/**/key 2", 5)
+            ctx.item_input_value("//Latent/position", 0.3)
+            ok = wait(ctx, lambda: full_frame_of_current() and abs(app.result.request.latent.t - 0.3) < 1e-6,
+                      "interp frame")
+            spec = app.result.request.latent
+            np.save(out_dir / "w_interp.npy", app.result.w.numpy())
+            results["interp"] = {"ok": ok, "interp": app.state.latent.interp, "t": spec.t, "mode": spec.mode,
+                                 "seeds": [k.seed for k in spec.keyframes], "psi": spec.psi}
+            # 5. screenshot from the export panel
+            ctx.window_focus("//Export")
+            ctx.yield_(2)
+            ctx.item_click("//Export/Save screenshot (Ctrl+S)")
+            ok = wait(ctx, lambda: app.messages.get("export", "").startswith("saved"), "screenshot")
+            cam = app.state.camera.camera
+            v = app.view_spec()
+            results["screenshot"] = {"ok": ok, "message": app.messages.get("export"),
+                                     "camera": [cam.yaw, cam.pitch, cam.radius, cam.fov_deg, list(cam.look_at)],
+                                     "resolution": v.resolution, "num_coarse": app.result.quality.num_coarse,
+                                     "num_fine": app.result.quality.num_fine,
+                                     "quality_resolution": app.result.quality.resolution,
+                                     "latent": {"seeds": [k.seed for k in app.result.request.latent.keyframes],
+                                                "t": app.result.request.latent.t}}
+            # 5b. a 4-frame orbit video from the export panel, in the background
+            ctx.item_input_value("//Export/frames", 4)
+            ctx.item_click("//Export/Start video export")
+            ok = wait(ctx, lambda: app.export_job is not None and app.export_job.finished, "video export")
+            job = app.export_job
+            results["video"] = {"ok": ok, "error": job.error if job else None, "frames": job.done_frames if job else 0,
+                                "outputs": [str(p) for p in job.outputs] if job else []}
+            # 6. depth through the display shader equals the CPU colour map (viewer/colormaps.py)
+            ctx.window_focus("//Render")
+            ctx.yield_(2)
+            ctx.item_click("//Render/Depth")
+            ok = wait(ctx, lambda: app.state.render.mode == "depth" and full_frame_of_current(), "depth frame")
+            gl_check: dict = {}
+
+            def readback() -> None:
+                r = app.result
+                values, rng, cmap, rev = scalar_view(r, app.state.render)
+                app.source_tex.upload(values)
+                app.display.set_lut(cmap, colormaps.lut(cmap))
+                app.display.draw(app.source_tex, r.quality.resolution, rng, rev)  # native size: exact texels
+                got, expected = app.display.read_pixels().astype(int), picture(r, app.state.render).astype(int)
+                d = np.abs(got - expected)
+                gl_check.update(ok=ok, shape=list(got.shape), max=int(d.max()), frac_off=float((d > 3).mean()),
+                                std=float(expected.std()), renders=app.worker.stats.rendered)
+                app._display_key = None  # let the viewport redraw at its own size
+
+            gl_tasks.append(readback)
+            wait(ctx, lambda: bool(gl_check), "GL readback")
+            results["depth_display"] = gl_check
+            testing.capture(ctx, str(out_dir / "window.png"))
+            results["stats"] = vars(app.worker.stats)
+        except Exception:
+            results["exception"] = traceback.format_exc()
+
+    def configure_engine() -> None:
+        io = imgui.test_engine.get_io(hello_imgui.get_imgui_test_engine())
+        io.config_watchdog_warning, io.config_watchdog_kill_test = 120.0, 240.0
+
+    rp = runner_params(app)
+    rp.callbacks.register_tests = configure_engine
+    gl_tasks: list = []  # run on the GUI thread (which owns the GL context) at the end of a frame
+
+    def frame_end() -> None:
+        while gl_tasks:
+            gl_tasks.pop(0)()
+        app.frame_end()
+
+    rp.callbacks.post_render_dockable_windows = frame_end
+    t0 = time.monotonic()
+    try:
+        testing.run(test_function=scenario, runner_params=rp, add_ons_params=addons(),
+                    run_speed=testing.TestRunSpeed.fast)
+    except Exception:
+        results["run_error"] = traceback.format_exc()
+    results["seconds"] = time.monotonic() - t0
+    (out_dir / "results.json").write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1]), sys.argv[2]))

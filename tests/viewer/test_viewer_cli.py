@@ -1,0 +1,102 @@
+"""run_viewer.py: no display -> one line and exit 2; scripted screenshot under Xvfb equals core's render."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from viewer_testlib import gui_env, start_xvfb, tiny_cfg
+
+from core import cameras as camlib
+from core.checkpoint import build_generator, load_generator, save_checkpoint
+from core.images import image_to_uint8
+from core.runtime import z_from_seed
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(args, env, timeout=120):
+    return subprocess.run([sys.executable, str(ROOT / "run_viewer.py"), *args], env=env, capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT)
+
+
+def test_no_display_exits_2_with_one_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env["EPIGRAF_STUDIO_CONFIG_DIR"] = str(tmp_path)
+    proc = _run(["random:demo"], env)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: no display found (DISPLAY is unset)")
+    assert "xvfb-run -a python run_viewer.py" in lines[0] and "python -m core.generate" in lines[0]
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_bad_arguments_exit_2(tmp_path):
+    env = dict(os.environ, EPIGRAF_STUDIO_CONFIG_DIR=str(tmp_path))
+    proc = _run(["random:demo", "--camera", "1,x", "--screenshot", str(tmp_path / "a.png")], env)
+    assert proc.returncode == 2 and proc.stderr.strip().startswith("error: --camera")
+
+
+@pytest.fixture(scope="module")
+def display():
+    pytest.importorskip("imgui_bundle", reason="the viewer needs imgui-bundle (pip install -r requirements.txt)")
+    proc, display = start_xvfb()
+    if proc is None:
+        pytest.skip(f"scripted-mode tests skipped: {display}")
+    yield display
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_scripted_screenshot_matches_core(display, tmp_path):
+    cfg = tiny_cfg()
+    ckpt = tmp_path / "tiny.pt"
+    save_checkpoint(ckpt, cfg, build_generator(cfg, seed=1))
+    shot, win = tmp_path / "shot.png", tmp_path / "window.png"
+    proc = _run([str(ckpt), "--screenshot", str(shot), "--window-screenshot", str(win), "--seed", "7",
+                 "--camera", "0.5,1.3,1.1,35", "--res", "48", "--size", "900x600"],
+                gui_env(display, tmp_path / "config"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not (tmp_path / "config" / "session.json").exists()  # scripted runs leave the session alone
+    G, _ = load_generator(str(ckpt))
+    cams = camlib.from_angles(0.5, 1.3, 1.1, 35.0, cfg=G.cfg.camera)
+    with torch.no_grad():
+        ref = G.render(G.planes(G.mapping(z_from_seed(7, 16))), cams, resolution=48)
+    got = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    diff = np.abs(got - image_to_uint8(ref["image"][0]).astype(int))
+    assert diff.mean() < 0.5 and diff.max() <= 2
+    assert Image.open(win).size == (900, 600)
+
+
+def test_scripted_bad_checkpoint_exits_2(display, tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    proc = _run([str(bad), "--screenshot", str(tmp_path / "x.png")], gui_env(display, tmp_path / "config"))
+    assert proc.returncode == 2 and "corrupt" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_unreachable_display_exits_2_with_one_line(tmp_path):
+    env = dict(os.environ, DISPLAY=":239", EPIGRAF_STUDIO_CONFIG_DIR=str(tmp_path))
+    env.pop("WAYLAND_DISPLAY", None)
+    proc = _run(["random:demo"], env)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cannot connect to the X display ':239'"), proc.stderr
+
+
+def test_dropped_files_dispatch(tmp_path):
+    from types import SimpleNamespace
+
+    from viewer.dragdrop import dispatch
+    from viewer.state import ViewerState
+
+    opened = []
+    app = SimpleNamespace(state=ViewerState(), ui_text={}, open_model=opened.append)
+    (tmp_path / "w.npy").write_bytes(b"")
+    assert "latent" in dispatch(app, [str(tmp_path / "w.npy")]) and app.state.latent.w_path.endswith("w.npy")
+    assert "opening" in dispatch(app, [str(tmp_path / "notes.txt"), str(tmp_path)]) and opened == [str(tmp_path)]
+    assert "ignored" in dispatch(app, [str(tmp_path / "notes.txt")])

@@ -1,0 +1,62 @@
+"""Render panel: RGB / depth / opacity / normals, colour map and range, samples, background, resolution."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from imgui_bundle import imgui
+
+from ..export import depth_range
+from ..rendering import MIN_COARSE
+from ..state import COLORMAPS, RENDER_MODES, RESOLUTIONS
+from .common import combo, hint
+
+if TYPE_CHECKING:
+    from ..app import ViewerApp
+
+MODE_LABELS = {"rgb": "RGB", "depth": "Depth", "opacity": "Opacity", "normals": "Normals"}
+
+
+def draw(app: ViewerApp) -> None:
+    r = app.state.render
+    for i, mode in enumerate(RENDER_MODES):
+        if imgui.radio_button(MODE_LABELS[mode], r.mode == mode):
+            r.mode = mode
+        if i < len(RENDER_MODES) - 1:
+            imgui.same_line()
+    if r.mode == "depth":
+        _, r.colormap = combo("colour map", r.colormap, COLORMAPS)
+        _, r.auto_range = imgui.checkbox("auto range (visible surface)", r.auto_range)
+        if r.auto_range and app.result is not None:
+            lo, hi = depth_range(app.result, r)
+            hint(f"range {lo:.3f} .. {hi:.3f} (near = warm end)")
+            r.depth_range = [lo, hi]
+        else:
+            _, r.depth_range = imgui.drag_float2("depth range", r.depth_range, 0.002, 0.0, 10.0)
+    elif r.mode == "normals":
+        hint("camera-space normals from the density gradient (autograd through G.query): "
+             "x right = red, y up = green, towards the camera = blue")
+    imgui.separator_text("Quality")
+    _, r.resolution = _resolution_combo("resolution", r.resolution)
+    _, r.coarse_mult = imgui.slider_float("coarse samples x", r.coarse_mult, 0.25, 4.0, "%.2f")
+    _, r.fine_mult = imgui.slider_float("fine samples x", r.fine_mult, 0.0, 4.0, "%.2f")
+    if app.model is not None:
+        rc = app.model.cfg.render
+        hint(f"{max(MIN_COARSE, round(rc.num_coarse * r.coarse_mult))} coarse + {round(rc.num_fine * r.fine_mult)} "
+             f"fine samples per ray at full quality")
+    _, r.progressive = imgui.checkbox("progressive refinement when still", r.progressive)
+    _, r.adaptive = imgui.checkbox("adaptive resolution while moving", r.adaptive)
+    _, r.target_fps = imgui.slider_float("target fps", r.target_fps, 2.0, 60.0, "%.0f")
+    _, r.moving_samples = imgui.slider_float("samples x while moving", r.moving_samples, 0.1, 1.0, "%.2f")
+    imgui.separator_text("Background")
+    _, r.model_background = imgui.checkbox("the model's background", r.model_background)
+    if not r.model_background:
+        _, col = imgui.color_edit3("colour", r.background)
+        r.background = [float(c) for c in col]
+
+
+def _resolution_combo(label: str, value: int) -> tuple[bool, int]:
+    """A combo of the usual resolutions (plus the current one when it was set elsewhere, e.g. --res)."""
+    options = sorted({*RESOLUTIONS, int(value)})
+    changed, text = combo(label, str(value), [str(x) for x in options])
+    return changed, int(text)

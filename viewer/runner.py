@@ -1,0 +1,127 @@
+"""Window, docking layout and the run loop (hello_imgui / immapp) around a ViewerApp.
+
+Layout: the viewport fills the right; the control panels are tabs on the left, the performance
+and help panels below them. The layout is rebuilt at every start (the panel *values* are what
+the session restores), so no imgui.ini is written next to the user's files.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from imgui_bundle import hello_imgui, imgui, immapp
+
+from .app import ViewerApp
+from .panels import PANELS, viewport
+
+WINDOW_TITLE = "EpiGRAF Studio"
+
+
+def _split(initial: str, new: str, direction, ratio: float) -> hello_imgui.DockingSplit:
+    s = hello_imgui.DockingSplit()
+    s.initial_dock, s.new_dock, s.direction, s.ratio = initial, new, direction, ratio
+    return s
+
+
+def _window(label: str, space: str, gui, focus: bool = False) -> hello_imgui.DockableWindow:
+    w = hello_imgui.DockableWindow()
+    w.label, w.dock_space_name, w.gui_function = label, space, gui
+    w.focus_window_at_next_frame = focus
+    return w
+
+
+def runner_params(app: ViewerApp) -> hello_imgui.RunnerParams:
+    """RunnerParams for the viewer (callers may add the test engine before running)."""
+    rp = hello_imgui.RunnerParams()
+    rp.app_window_params.window_title = WINDOW_TITLE
+    rp.app_window_params.window_geometry.size = app.options.window_size
+    rp.app_window_params.restore_previous_geometry = False
+    rp.imgui_window_params.default_imgui_window_type = hello_imgui.DefaultImGuiWindowType.provide_full_screen_dock_space
+    rp.imgui_window_params.show_status_bar = True
+    rp.imgui_window_params.show_status_fps = True
+    rp.imgui_window_params.show_menu_bar = True
+    rp.imgui_window_params.show_menu_view_themes = True
+    rp.ini_disable = True
+    rp.fps_idling.fps_idle = 20.0
+    rp.callbacks.post_init = app.post_init
+    rp.callbacks.before_exit = app.before_exit
+    rp.callbacks.show_gui = app.frame_begin
+    rp.callbacks.post_render_dockable_windows = app.frame_end
+    rp.callbacks.show_status = lambda: viewport.status_line(app)
+    rp.docking_params.docking_splits = [
+        _split("MainDockSpace", "ControlSpace", imgui.Dir.left, 0.3),
+        _split("ControlSpace", "InfoSpace", imgui.Dir.down, 0.38),
+    ]
+    windows = [_window("Viewport", "MainDockSpace", lambda: viewport.draw(app))]
+    for name, space, draw in PANELS:
+        windows.append(_window(name, space, (lambda d=draw: d(app))))
+    windows[1].focus_window_at_next_frame = True  # the first control tab
+    rp.docking_params.dockable_windows = windows
+    rp.docking_params.layout_condition = hello_imgui.DockingLayoutCondition.application_start
+    if app.options.register_tests is not None:
+        rp.use_imgui_test_engine = True
+        rp.callbacks.register_tests = app.options.register_tests
+    return rp
+
+
+def addons() -> immapp.AddOnsParams:
+    return immapp.AddOnsParams(with_implot=True)
+
+
+def run(app: ViewerApp) -> int:
+    """Run the window until it closes; returns the process exit code."""
+    try:
+        immapp.run(runner_params(app), addons())
+    except RuntimeError as e:  # GLFW could not open a window or an OpenGL 3.3 core context
+        print(f"error: no usable OpenGL 3.3 display ({str(e).splitlines()[0][:160]}): run under "
+              f"`xvfb-run -a python run_viewer.py ...` (Mesa: LIBGL_ALWAYS_SOFTWARE=1), or use "
+              f"`python -m core.generate` for images and videos", file=sys.stderr)
+        app.worker.close()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(2)  # the native runner is left half set up: skip its destructors (they abort)
+    if app.gl_error:
+        print(f"error: {app.gl_error}; try LIBGL_ALWAYS_SOFTWARE=1 (Mesa llvmpipe), or use "
+              f"`python -m core.generate` for images and videos", file=sys.stderr)
+        return 2
+    if app.options.window_screenshot is not None and app.exit_code == 0:
+        save_window_screenshot(app.options.window_screenshot)
+    return app.exit_code
+
+
+def save_window_screenshot(path: Path) -> None:
+    """Save the last frame of the (exited) window as PNG."""
+    from PIL import Image
+
+    img = hello_imgui.final_app_window_screenshot()
+    if img is None or img.size == 0:
+        print("warning: no window screenshot available", file=sys.stderr)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(img[..., :3]).save(path)
+    print(f"wrote {path} (window {img.shape[1]}x{img.shape[0]})")
+
+
+def display_problem() -> str | None:
+    """A one-line reason the viewer cannot open a window here, or None when a display looks usable."""
+    if not sys.platform.startswith("linux") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    display = os.environ.get("DISPLAY")
+    if not display:
+        return "no display found (DISPLAY is unset)"
+    try:  # ask Xlib directly, so that GLFW's own error lines never reach the user
+        import ctypes
+
+        xlib = ctypes.CDLL("libX11.so.6")
+        xlib.XOpenDisplay.restype = ctypes.c_void_p
+        xlib.XOpenDisplay.argtypes = [ctypes.c_char_p]
+        xlib.XCloseDisplay.argtypes = [ctypes.c_void_p]
+        handle = xlib.XOpenDisplay(display.encode())
+    except OSError:
+        return None  # no Xlib to ask: let GLFW try
+    if not handle:
+        return f"cannot connect to the X display '{display}'"
+    xlib.XCloseDisplay(handle)
+    return None

@@ -1,0 +1,228 @@
+"""The viewer's state: every panel value, as plain dataclasses that round-trip through JSON.
+
+The GUI edits a `ViewerState`; the render requests, the exports and the session file are all
+derived from it. `state_from_dict` is tolerant: unknown keys are ignored and values of the wrong
+type keep their defaults (each noted in a warning list), so an old or hand-edited session file
+never stops the viewer from starting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .camera import OrbitCamera
+from .latent import Keyframe, LatentSpec
+
+RENDER_MODES = ("rgb", "depth", "opacity", "normals")
+COLORMAPS = ("turbo", "viridis", "inferno", "grey")
+EXPORT_KINDS = ("orbit", "interp", "interp-orbit")
+RESOLUTIONS = (64, 96, 128, 192, 256, 384, 512)
+MAX_RECENT = 10
+
+
+@dataclass
+class ModelState:
+    """Model panel: the open model and where it came from."""
+
+    spec: str = "random:demo"  # a checkpoint file, a run folder or random:PRESET
+    recent: list[str] = field(default_factory=list)  # most recent first
+    run_dir: str = ""  # a run folder whose snapshots are listed
+
+    def remember(self, spec: str) -> None:
+        """Put `spec` first in the recent list (no duplicates, at most MAX_RECENT)."""
+        self.recent = [spec] + [s for s in self.recent if s != spec][: MAX_RECENT - 1]
+
+
+@dataclass
+class LatentState:
+    """Latent panel: seed, truncation, label, conditioning pose and keyframe interpolation."""
+
+    seed: int = 0
+    w_path: str = ""  # a loaded .npy w latent shown instead of the seed ("" = use the seed)
+    psi: float = 1.0
+    class_idx: int = 0
+    pose_mode: str = "mean"  # generator pose conditioning: mean | camera | custom
+    pose: list[float] = field(default_factory=lambda: [0.0, math.pi / 2])
+    interp: bool = False  # blend the keyframes instead of showing one latent
+    keyframes: list[dict] = field(default_factory=lambda: [{"seed": 0}, {"seed": 1}])
+    t: float = 0.0
+    mode: str = "lerp-w"
+    loop: bool = False
+    animate: bool = False
+    period_s: float = 4.0  # seconds for one pass through all keyframes
+    latent_file: str = "latent.npy"
+    grid_base: int = 0  # first seed of the seed grid
+
+    def keyframe_objects(self) -> tuple[Keyframe, ...]:
+        out = []
+        for k in self.keyframes:
+            if k.get("path"):
+                out.append(Keyframe(path=str(k["path"])))
+            else:
+                out.append(Keyframe(seed=int(k.get("seed", 0))))
+        return tuple(out)
+
+    def spec(self, c_dim: int = 0, pose_cond: bool = False, camera_pose: tuple[float, float] | None = None
+             ) -> LatentSpec:
+        """The LatentSpec shown, for a model with c_dim classes and optional pose conditioning."""
+        class_idx = min(max(self.class_idx, 0), c_dim - 1) if c_dim > 0 else None
+        pose = None
+        if pose_cond and self.pose_mode == "camera" and camera_pose is not None:
+            pose = (float(camera_pose[0]), float(camera_pose[1]))
+        elif pose_cond and self.pose_mode == "custom":
+            pose = (float(self.pose[0]), float(self.pose[1]))
+        if self.interp and len(self.keyframes) >= 2:
+            keys = self.keyframe_objects()
+            return LatentSpec(keys, float(self.t), self.mode, self.loop, float(self.psi), class_idx, pose)
+        key = Keyframe(path=self.w_path) if self.w_path else Keyframe(seed=int(self.seed))
+        return LatentSpec((key,), 0.0, self.mode, False, float(self.psi), class_idx, pose)
+
+
+@dataclass
+class CameraState:
+    """Camera panel: the orbit camera, drag sensitivity and auto-orbit."""
+
+    camera: OrbitCamera = field(default_factory=OrbitCamera)
+    placed: bool = False  # False until a model placed the camera: a fresh state starts at the model's mean
+    sensitivity: float = 1.0
+    auto_orbit: bool = False
+    orbit_dps: float = 30.0  # auto-orbit speed, degrees per second
+
+
+@dataclass
+class RenderState:
+    """Render panel: what to show and at which quality."""
+
+    mode: str = "rgb"
+    colormap: str = "turbo"
+    auto_range: bool = True  # depth range from the visible surface
+    depth_range: list[float] = field(default_factory=lambda: [0.75, 1.25])
+    coarse_mult: float = 1.0
+    fine_mult: float = 1.0
+    model_background: bool = True  # use the model's background colour
+    background: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])  # RGB in [0, 1]
+    resolution: int = 256  # full-quality resolution
+    adaptive: bool = True  # lower resolution while moving to hold the target frame rate
+    target_fps: float = 12.0
+    moving_samples: float = 0.5  # sample multiplier while the camera moves
+    progressive: bool = True  # refine to full quality when the view is still
+
+
+@dataclass
+class ExportState:
+    """Export panel: output folder and video settings."""
+
+    out_dir: str = "exports"
+    kind: str = "orbit"
+    frames: int = 60
+    fps: int = 30
+    resolution: int = 256
+    mp4: bool = True
+    png_frames: bool = False
+
+
+@dataclass
+class UiState:
+    """Windows and toggles that are not part of a panel."""
+
+    show_help: bool = False
+
+
+@dataclass
+class ViewerState:
+    """Everything the session file restores."""
+
+    version: int = 1
+    model: ModelState = field(default_factory=ModelState)
+    latent: LatentState = field(default_factory=LatentState)
+    camera: CameraState = field(default_factory=CameraState)
+    render: RenderState = field(default_factory=RenderState)
+    export: ExportState = field(default_factory=ExportState)
+    ui: UiState = field(default_factory=UiState)
+
+
+def state_to_dict(state: Any) -> dict:
+    """A JSON-ready dict of a state dataclass (nested dataclasses become dicts)."""
+    return dataclasses.asdict(state)
+
+
+def _compatible(default: Any, value: Any) -> bool:
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, str):
+        return isinstance(value, str)
+    if isinstance(default, list):
+        if not isinstance(value, list):
+            return False
+        if default and all(isinstance(d, (int, float)) for d in default):  # fixed-length number vectors
+            return len(value) == len(default) and all(_compatible(float(d), v) for d, v in zip(default, value))
+        return True
+    return default is None
+
+
+def _coerce(default: Any, value: Any) -> Any:
+    """Ints become floats where the default is a float (also inside number vectors)."""
+    if isinstance(default, float):
+        return float(value)
+    if isinstance(default, list) and default and all(isinstance(d, float) for d in default):
+        return [float(v) for v in value]
+    return value
+
+
+def merge_into(obj: Any, data: Any, warnings: list[str], path: str = "") -> Any:
+    """Copy the compatible values of `data` into the dataclass `obj` (in place); returns obj."""
+    if not isinstance(data, dict):
+        warnings.append(f"'{path or 'session'}' is not a mapping: defaults kept")
+        return obj
+    for f in dataclasses.fields(obj):
+        if f.name not in data:
+            continue
+        cur, val, where = getattr(obj, f.name), data[f.name], f"{path}{f.name}"
+        if dataclasses.is_dataclass(cur):
+            merge_into(cur, val, warnings, where + ".")
+        elif _compatible(cur, val):
+            setattr(obj, f.name, _coerce(cur, val))
+        else:
+            warnings.append(f"'{where}' has an unusable value {val!r}: default kept")
+    return obj
+
+
+def state_from_dict(data: Any, warnings: list[str] | None = None) -> ViewerState:
+    """A ViewerState from a (possibly old or partial) dict; problems go to `warnings`."""
+    warnings = [] if warnings is None else warnings
+    state = merge_into(ViewerState(), data, warnings)
+    return sanitise(state, warnings)
+
+
+def sanitise(state: ViewerState, warnings: list[str]) -> ViewerState:
+    """Clamp enumerations and ranges to valid values after loading."""
+    r, lat = state.render, state.latent
+    if r.mode not in RENDER_MODES:
+        warnings.append(f"render mode '{r.mode}' unknown: rgb")
+        r.mode = "rgb"
+    if r.colormap not in COLORMAPS:
+        r.colormap = "turbo"
+    if lat.mode not in ("lerp-w", "slerp-z"):
+        lat.mode = "lerp-w"
+    if lat.pose_mode not in ("mean", "camera", "custom"):
+        lat.pose_mode = "mean"
+    if state.export.kind not in EXPORT_KINDS:
+        state.export.kind = "orbit"
+    lat.keyframes = [k for k in lat.keyframes if isinstance(k, dict) and
+                     (isinstance(k.get("seed"), int) or isinstance(k.get("path"), str))] or [{"seed": 0}, {"seed": 1}]
+    lat.t = min(max(lat.t, 0.0), 1.0)
+    r.resolution = min(max(int(r.resolution), 16), 1024)
+    r.target_fps = min(max(r.target_fps, 1.0), 120.0)
+    state.model.recent = [s for s in state.model.recent if isinstance(s, str)][:MAX_RECENT]
+    cam = state.camera.camera
+    if not isinstance(cam.look_at, list) or len(cam.look_at) != 3:
+        cam.look_at = [0.0, 0.0, 0.0]
+    state.camera.camera = cam.normalised(1.0)
+    return state
