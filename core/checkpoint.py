@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ import torch
 
 from .config import ModelConfig, from_dict, get_preset, to_dict
 from .errors import UserError
+from .fileio import atomic_write
 from .networks.generator import TriPlaneGenerator
 
 FORMAT = "epigraf-studio"
@@ -43,18 +43,7 @@ def cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     """torch.save to a temp file beside `path`, fsync, then rename over it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def save_checkpoint(path: str | os.PathLike, cfg: ModelConfig, G_ema: torch.nn.Module, **extra: Any) -> None:

@@ -69,7 +69,8 @@ class RenderConfig:
         "Reference behaviour: the last sample's interval is 1e10 long, so every ray becomes opaque at "
         "the far bound. False: the last interval is 1e-3 and the background shows through.",
     )
-    chunk_rays: int = doc(8192, "Rays rendered per chunk at inference (bounds peak memory).")
+    chunk_rays: int = doc(0, "Rays rendered per chunk at inference (bounds peak memory); 0 = by device: "
+                             "1024 on CPU (fewer allocations, measured fastest), 65536 on GPU.")
 
 
 @dataclass

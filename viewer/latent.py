@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.fileio import atomic_write
 from core.errors import UserError
 from core.latents import along_keyframes
 from core.runtime import class_label, z_from_seed
@@ -57,11 +58,8 @@ class LatentSpec:
 
 def save_w(path: str | os.PathLike, w: torch.Tensor) -> None:
     """Write w [1, w_dim] to a .npy file (atomically: temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.npy")
-    np.save(tmp, w.detach().float().cpu().numpy().reshape(1, -1))
-    os.replace(tmp, path)
+    array = w.detach().float().cpu().numpy().reshape(1, -1)
+    atomic_write(path, lambda f: np.save(f, array, allow_pickle=False))
 
 
 def load_w(path: str | os.PathLike, w_dim: int) -> torch.Tensor:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
+
+from core.fileio import atomic_write_text
 
 from .state import ViewerState, state_from_dict, state_to_dict
 
@@ -29,21 +30,6 @@ def config_dir() -> Path:
 
 def session_path() -> Path:
     return config_dir() / SESSION_FILE
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write text to a temp file beside `path`, fsync, then rename over it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_session(state: ViewerState, path: Path | None = None) -> Path:

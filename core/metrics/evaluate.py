@@ -18,7 +18,6 @@ import hashlib
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from tqdm import tqdm
 
 from ..cameras import sample_cameras
 from ..errors import UserError
+from ..fileio import atomic_write
 from .features import FEATURE_DIM, images_to_uint8, load_inception
 from .fid_kid import fid_from_features, kid_from_features
 
@@ -87,17 +87,7 @@ def _cache_file(dataset: Any, cache_dir: Path, seed: int) -> Path | None:
 
 
 def _save_atomic(array: np.ndarray, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array, allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: np.save(f, array, allow_pickle=False))
 
 
 def _load_cache(path: Path | None) -> np.ndarray:

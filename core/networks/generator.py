@@ -32,6 +32,11 @@ def background_color(bg: str | float | torch.Tensor, device, dtype) -> torch.Ten
     return torch.as_tensor(bg, device=device, dtype=dtype).expand(3)
 
 
+def chunk_size(rc, device: torch.device) -> int:
+    """Rays per inference chunk: the config's, or by device when it is 0 (1024 on CPU, 65536 on GPU)."""
+    return rc.chunk_rays or (1024 if torch.device(device).type == "cpu" else 65536)
+
+
 class TriPlaneGenerator(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -115,7 +120,7 @@ class TriPlaneGenerator(nn.Module):
         if len(cams) != planes.shape[0]:
             raise ValueError(f"{len(cams)} cameras for {planes.shape[0]} sets of planes")
         if chunk_rays == "auto":  # one pass when a graph through the planes is being recorded (training)
-            chunk_rays = None if torch.is_grad_enabled() and planes.requires_grad else rc.chunk_rays
+            chunk_rays = None if torch.is_grad_enabled() and planes.requires_grad else chunk_size(rc, planes.device)
         origins, dirs = make_rays(cams, res, patch)
 
         def field(points):

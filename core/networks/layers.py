@@ -34,11 +34,12 @@ class FullyConnected(nn.Module):
         self.bias_gain = lr_mult
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight * self.weight_gain
-        b = self.bias * self.bias_gain
-        x = F.linear(x, w, b)
+        w_gain, b_gain = self.weight_gain, self.bias_gain
+        if self.activation == "lrelu":  # lrelu(y) * g == lrelu(y * g) for g > 0: fold the gain into W and b
+            w_gain, b_gain = w_gain * SQRT2, b_gain * SQRT2
+        x = F.linear(x, self.weight * w_gain, self.bias * b_gain)
         if self.activation == "lrelu":
-            x = F.leaky_relu(x, 0.2) * SQRT2
+            x = F.leaky_relu(x, 0.2)
         return x
 
 

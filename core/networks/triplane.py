@@ -14,18 +14,19 @@ import torch.nn.functional as F
 
 from .layers import FullyConnected
 
-# Which point coordinates index each plane, as (grid x -> plane width, grid y -> plane height).
-PLANE_AXES = ((0, 1), (0, 2), (1, 2))  # xy, xz, yz
-
-
 def sample_triplanes(planes: torch.Tensor, points: torch.Tensor, cube_scale: float) -> torch.Tensor:
-    """planes [B, 3, C, H, W], points [B, N, 3] (world) -> features [B, N, C] (mean over planes)."""
+    """planes [B, 3, C, H, W], points [B, N, 3] (world) -> features [B, N, C] (mean over planes).
+
+    Plane k is indexed by two point coordinates, the first along its width and the second along
+    its height: plane 0 by (x, y), plane 1 by (x, z), plane 2 by (y, z).
+    """
     b, n_planes, c, h, w = planes.shape
     x = points / cube_scale  # [B, N, 3]
-    coords = torch.stack([x[..., list(ax)] for ax in PLANE_AXES], dim=1)  # [B, 3, N, 2]
+    coords = torch.stack([x[..., :2], x[..., 0::2], x[..., 1:]], dim=1)  # [B, 3, N, 2]: xy, xz, yz
     feats = F.grid_sample(planes.reshape(b * n_planes, c, h, w), coords.reshape(b * n_planes, 1, -1, 2),
                           mode="bilinear", padding_mode="zeros", align_corners=True)  # [B*3, C, 1, N]
-    return feats.reshape(b, n_planes, c, -1).mean(1).transpose(1, 2)  # [B, N, C]
+    mean = feats.reshape(b, n_planes, c, -1).mean(1)  # [B, C, N]
+    return mean.transpose(1, 2).contiguous()  # [B, N, C]: contiguous, so the decoder runs one matmul
 
 
 class TriPlaneDecoder(nn.Module):

@@ -18,10 +18,10 @@ from typing import Any
 import torch
 
 from .. import cameras as camlib
-from ..checkpoint import atomic_torch_save  # noqa: F401  (re-exported for tools that write run files)
 from ..config import ModelConfig, to_dict
 from ..data.dataset import ImageDataset
 from ..errors import UserError
+from ..fileio import atomic_write_text
 from ..images import image_to_uint8, make_grid, save_png
 from ..networks.generator import TriPlaneGenerator
 from . import distributed as distlib
@@ -262,7 +262,4 @@ def _isfinite(v: float) -> bool:
 
 
 def _save_config(cfg: ModelConfig, run_dir: Path) -> None:
-    path = run_dir / "config.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(to_dict(cfg), indent=2))
-    tmp.replace(path)
+    atomic_write_text(run_dir / "config.json", json.dumps(to_dict(cfg), indent=2))

@@ -1,0 +1,162 @@
+"""Benchmarks; prints a markdown table.
+
+    python -m core.bench render [--device auto|cpu|cuda] [--preset demo] [--res 128,256,512]
+        [--repeats 3] [--coarse 48] [--fine 48] [--ckpt SPEC]
+
+render: one frame (batch 1, the prior's mean camera) from CACHED tri-planes -- mapping and
+synthesis run once, outside the timing; only G.render (rays, tri-plane sampling, decoder MLP,
+importance sampling, compositing) is timed. Per resolution: one warm-up render, then --repeats
+timed renders; reports the median ms per frame, points/s = R*R*(coarse+fine)/seconds, and peak
+memory: on CUDA torch.cuda.max_memory_allocated (reset per resolution; includes weights and
+planes); on CPU the peak process RSS (sampled every ~5 ms from /proc/self/statm during the warm-up
+and timed renders) minus the RSS just before them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from datetime import date
+
+import torch
+
+from . import cameras as camlib
+from .checkpoint import load_generator
+from .networks.generator import chunk_size
+from .errors import UserError, cli_main
+from .runtime import resolve_device
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _rss() -> int:
+    """Resident set size of this process in bytes (Linux)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * _PAGE
+
+
+class RssPeak:
+    """Samples the process RSS in a background thread; `peak` is the largest value seen."""
+
+    def __init__(self, interval: float = 0.005) -> None:
+        self.interval, self.peak, self._stop = interval, _rss(), threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, _rss())
+
+    def __enter__(self) -> "RssPeak":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss())
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+
+
+def git_commit() -> str:
+    """Short HEAD hash (+dirty), 'uncommitted tree of DATE' before the first commit, or 'unknown'."""
+    try:
+        dirty = "+dirty" if _git("status", "--porcelain") else ""
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    try:
+        return _git("rev-parse", "--short", "HEAD") + dirty
+    except (OSError, subprocess.SubprocessError):
+        return f"uncommitted tree of {date.today().isoformat()}"
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    name = platform.processor() or platform.machine()
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as f:
+            name = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), name)
+    return f"{name}, {torch.get_num_threads()} threads (1-min load average at start {os.getloadavg()[0]:.2f})"
+
+
+@torch.no_grad()
+def bench_render(args: argparse.Namespace) -> int:
+    try:
+        resolutions = [int(r) for r in args.res.split(",") if r.strip()]
+    except ValueError:
+        resolutions = []
+    if not resolutions or min(resolutions) < 2 or args.repeats < 1 or args.coarse < 2 or args.fine < 0:
+        raise UserError("need --res like 128,256,512 (each >= 2), --repeats >= 1, --coarse >= 2, --fine >= 0")
+    device = resolve_device(args.device)
+    cuda = device.type == "cuda"
+    G, info = load_generator(args.ckpt or f"random:{args.preset}", device)
+    g, n = G.cfg.generator, args.coarse + args.fine
+    z = torch.randn(1, g.z_dim, generator=torch.Generator().manual_seed(0)).to(device)
+    c = torch.zeros(1, g.c_dim, device=device) if g.c_dim else None  # class 0 (conditional models)
+    planes = G.planes(G.mapping(z, c))  # the cached tri-planes: computed once, never timed
+    cams = camlib.from_config(G.cfg.camera, device=device)
+    mem_col = "peak CUDA alloc MiB" if cuda else "peak RSS +MiB (CPU)"
+    print(f"- device: {device_name(device)}\n- torch: {torch.__version__}\n- commit: {git_commit()}\n"
+          f"- model: {info['source']} (preset {G.cfg.name}, planes {tuple(planes.shape[1:])}, "
+          f"{args.coarse}+{args.fine} samples, chunk {chunk_size(G.cfg.render, device)} rays)\n"
+          f"- command: python -m core.bench {shlex.join(args.argv)}\n\n"
+          f"| res | ms/frame (median of {args.repeats}) | Mpoints/s | {mem_col} |\n|---:|---:|---:|---:|")
+
+    def render(res: int) -> None:
+        G.render(planes, cams, resolution=res, num_coarse=args.coarse, num_fine=args.fine)
+        if cuda:
+            torch.cuda.synchronize(device)
+
+    for res in resolutions:
+        if cuda:
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(device)
+        times = []
+        with RssPeak() as rss:
+            base_rss = _rss()
+            render(res)  # warm-up
+            for _ in range(args.repeats):
+                t0 = time.perf_counter()
+                render(res)
+                times.append(time.perf_counter() - t0)
+        sec = statistics.median(times)
+        peak = torch.cuda.max_memory_allocated(device) if cuda else rss.peak - base_rss
+        print(f"| {res}x{res} | {sec * 1e3:.1f} | {res * res * n / sec / 1e6:.2f} | {peak / 2**20:.0f} |",
+              flush=True)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m core.bench", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    r = sub.add_parser("render", help="time G.render of one frame from cached tri-planes")
+    r.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    r.add_argument("--preset", default="demo", help="model preset for random:PRESET (default demo)")
+    r.add_argument("--ckpt", default=None, help="checkpoint file, run folder or random:PRESET (default random:PRESET)")
+    r.add_argument("--res", default="128,256,512", help="comma-separated resolutions (default 128,256,512)")
+    r.add_argument("--repeats", type=int, default=3, help="timed renders per resolution (default 3)")
+    r.add_argument("--coarse", type=int, default=48, help="coarse samples per ray (default 48)")
+    r.add_argument("--fine", type=int, default=48, help="importance samples per ray (default 48)")
+    r.set_defaults(func=bench_render)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(cli_main(main)())
