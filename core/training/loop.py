@@ -133,6 +133,8 @@ def train(cfg: ModelConfig, data_path: str, run_dir: Path, resume: Path | None, 
     G = TriPlaneGenerator(cfg).train().to(device)
     D = build_discriminator(cfg).train().to(device)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    G.requires_grad_(False)  # each phase switches on only the network it optimises
+    D.requires_grad_(False)
     ratio = t.r1_interval / (t.r1_interval + 1) if t.r1_interval > 0 else 1.0
     opt_G = torch.optim.Adam(G.parameters(), lr=t.g_lr, betas=tuple(t.betas), eps=t.eps)
     opt_D = torch.optim.Adam(D.parameters(), lr=t.d_lr * ratio, betas=tuple(b ** ratio for b in t.betas), eps=t.eps)
