@@ -101,6 +101,9 @@ class ViewerApp:
         self._saved_state = state_to_dict(state)
         self.dragging = False
         self.ui_text: dict[str, str] = {"open": state.model.spec, "run_dir": state.model.run_dir}
+        from .panels.file_dialog import FileDialog
+
+        self.file_dialog = FileDialog()  # the model panel's "Open checkpoint" dialog (Ctrl+O)
         self.loader.load(state.model.spec)
 
     # ------------------------------------------------------------------ requests
@@ -145,9 +148,11 @@ class ViewerApp:
         self._poll_model()
         self._poll_results(now)
         self._animate(dt)
+        from .panels import file_dialog
         from .shortcuts import handle_shortcuts
 
         handle_shortcuts(self)
+        file_dialog.draw(self)
         self._scripted_step(now)
 
     def frame_end(self) -> None:

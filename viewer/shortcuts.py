@@ -88,6 +88,8 @@ SHORTCUTS: list[tuple[imgui.Key, bool, str, str, Callable[[ViewerApp], None]]] =
     (imgui.Key._2, False, "", "", _mode("depth")),
     (imgui.Key._3, False, "", "", _mode("opacity")),
     (imgui.Key._4, False, "", "", _mode("normals")),
+    (imgui.Key.o, True, "Ctrl+O", "open a checkpoint / run folder (file browser)",
+     lambda app: app.file_dialog.open(app)),
     (imgui.Key.s, True, "Ctrl+S", "save a screenshot (export folder)", lambda app: app.save_screenshot_async()),
     (imgui.Key.f1, False, "F1", "show this help", lambda app: _focus("Help")),
 ]
@@ -101,9 +103,9 @@ MOUSE_HELP = [
 
 
 def handle_shortcuts(app: ViewerApp) -> None:
-    """Run the actions of the shortcuts pressed this frame (not while typing into a text field)."""
+    """Run the actions of the shortcuts pressed this frame (not while typing, nor while a dialog is open)."""
     io = imgui.get_io()
-    if io.want_text_input:
+    if io.want_text_input or app.file_dialog.visible:
         return
     for key, ctrl, _, _, action in SHORTCUTS:
         if io.key_ctrl == ctrl and imgui.is_key_pressed(key, False):

@@ -30,6 +30,7 @@ class ModelState:
     spec: str = "random:demo"  # a checkpoint file, a run folder or random:PRESET
     recent: list[str] = field(default_factory=list)  # most recent first
     run_dir: str = ""  # a run folder whose snapshots are listed
+    browse_dir: str = ""  # the folder the "Open checkpoint" dialog showed last
 
     def remember(self, spec: str) -> None:
         """Put `spec` first in the recent list (no duplicates, at most MAX_RECENT)."""

@@ -71,6 +71,7 @@ def main(out_dir: Path, tiny_ckpt: str) -> int:
                       "tiny checkpoint frame")
             results["file"] = {"ok": ok, "spec": app.model.spec, "error": app.model_error,
                                "z_dim": app.model.cfg.generator.z_dim}
+            _file_dialog_steps(ctx)
             # 3. drag on the image: the camera turns and a new frame arrives
             cam0 = app.state.camera.camera.copy()
             gen0 = app.result.generation
@@ -145,6 +146,44 @@ def main(out_dir: Path, tiny_ckpt: str) -> int:
             results["stats"] = vars(app.worker.stats)
         except Exception:
             results["exception"] = traceback.format_exc()
+
+    def _file_dialog_steps(ctx: imgui.test_engine.TestContext) -> None:
+        """2b. the "Open checkpoint" dialog: Ctrl+O, enter a run folder, Up, open it; Browse..., a
+        typed path, a broken file (its error stays in the dialog), double-click the tiny checkpoint."""
+        dlg, folder = app.file_dialog, str(Path(tiny_ckpt).parent)
+        run_dir = str(Path(folder) / "run")
+        r: dict = {}
+        ctx.key_press(imgui.Key.mod_ctrl | imgui.Key.o)
+        r["opened"] = wait(ctx, lambda: dlg.visible, "dialog opens (Ctrl+O)", 10)
+        r["start"], r["names"] = dlg.folder, [e.name + "/" * e.is_dir for e in dlg.entries]
+        ctx.item_double_click("//Open checkpoint/**/run")
+        r["entered"] = wait(ctx, lambda: dlg.folder == run_dir, "enter the run folder", 10)
+        r["run_names"] = [e.name for e in dlg.entries]
+        ctx.item_click("//Open checkpoint/Up")
+        r["up"] = wait(ctx, lambda: dlg.folder == folder, "Up", 10)
+        ctx.item_click("//Open checkpoint/**/run")
+        ctx.yield_(2)
+        testing.capture(ctx, str(out_dir / "file_dialog.png"))
+        ctx.item_click("//Open checkpoint/Open run folder")
+        r["run_opened"] = wait(ctx, lambda: not dlg.visible and app.model is not None and app.model.spec == run_dir,
+                               "open the run folder", 30)
+        r["run_spec"], r["run_source"] = app.model.spec, app.model.info.get("source")
+        ctx.window_focus("//Model")
+        ctx.yield_(2)
+        ctx.item_click("//Model/Browse...")
+        wait(ctx, lambda: dlg.visible, "dialog opens (Browse...)", 10)
+        r["start2"] = dlg.folder
+        ctx.item_input_value("//Open checkpoint/##browse_path", folder)
+        r["typed"] = wait(ctx, lambda: dlg.folder == folder, "typed folder", 10)
+        ctx.item_click("//Open checkpoint/**/broken.pt")
+        ctx.item_click("//Open checkpoint/Open")
+        r["broken_error"] = wait(ctx, lambda: dlg.load_error is not None, "broken file error", 30) and dlg.load_error
+        r["open_after_error"] = dlg.visible
+        ctx.item_double_click("//Open checkpoint/**/tiny.pt")
+        r["ok"] = wait(ctx, lambda: not dlg.visible and app.model is not None and app.model.spec == tiny_ckpt
+                       and full_frame_of_current(), "tiny checkpoint from the dialog", 30)
+        r["spec"], r["browse_dir"] = app.model.spec, app.state.model.browse_dir
+        results["dialog"] = r
 
     def configure_engine() -> None:
         io = imgui.test_engine.get_io(hello_imgui.get_imgui_test_engine())

@@ -1,6 +1,7 @@
 """The real window under Xvfb, driven by imgui-bundle's test engine (tests/viewer/gui_driver.py).
 
-One driver run (about 20 s) loads random:demo and a checkpoint file through the model panel,
+One driver run (about 20 s) loads random:demo and a checkpoint file through the model panel, browses
+with the "Open checkpoint" file dialog (a run folder, a broken file, the checkpoint),
 drags on the image, moves the interpolation slider and exports a screenshot; the tests below check
 its record against independent oracles: the lerp formula and core's G.render called here.
 Skipped, with the reason, when imgui-bundle is missing or no X server can be started.
@@ -39,6 +40,10 @@ def run(tmp_path_factory):
     ckpt = tmp / "tiny.pt"
     cfg = tiny_cfg()
     save_checkpoint(ckpt, cfg, build_generator(cfg, seed=3))
+    (tmp / "run").mkdir()  # a run folder and a broken file for the file dialog
+    save_checkpoint(tmp / "run" / "network-snapshot-000004.pt", cfg, build_generator(cfg, seed=4))
+    (tmp / "broken.pt").write_bytes(b"not a checkpoint")
+    (tmp / "notes.txt").write_text("hidden by the dialog's filter")
     try:
         proc = subprocess.run([sys.executable, str(DRIVER), str(tmp / "out"), str(ckpt)],
                               env=gui_env(display, tmp / "config"), capture_output=True, text=True, timeout=240)
@@ -118,3 +123,19 @@ def test_gui_wheel_zooms_and_video_exports(run):
     v = results["video"]
     assert v["ok"] and v["error"] is None and v["frames"] == 4
     assert len(v["outputs"]) == 1 and v["outputs"][0].endswith(".mp4") and Path(v["outputs"][0]).stat().st_size > 0
+
+
+def test_gui_file_dialog_browses_and_opens(run):
+    results, out, ckpt = run
+    d = results["dialog"]
+    folder = ckpt.parent
+    assert d["opened"] and d["start"] == str(folder)  # Ctrl+O starts in the current model's folder
+    assert d["names"][:2] == ["out/", "run/"] and d["names"][-2:] == ["broken.pt", "tiny.pt"]
+    assert "notes.txt" not in d["names"]
+    assert d["entered"] and d["run_names"] == ["network-snapshot-000004.pt"]
+    assert d["up"] and d["run_opened"] and d["run_spec"] == str(folder / "run")
+    assert d["run_source"] == str(folder / "run" / "network-snapshot-000004.pt")  # newest snapshot
+    assert d["start2"] == str(folder / "run") and d["typed"]
+    assert d["broken_error"] and d["open_after_error"]  # a failed load keeps the dialog open with its error
+    assert d["ok"] and d["spec"] == str(ckpt) and d["browse_dir"] == str(folder)
+    assert (out / "file_dialog.png").stat().st_size > 0

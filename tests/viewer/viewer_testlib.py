@@ -15,19 +15,14 @@ from pathlib import Path
 import torch
 
 from core.checkpoint import build_generator
-from core.config import ModelConfig, get_preset
+from core.config import ModelConfig
+from tests.conftest import tiny_config
 from viewer.rendering import LoadedModel
 
 
 def tiny_cfg() -> ModelConfig:
-    """A demo-shaped config that renders in milliseconds."""
-    cfg = get_preset("demo")
-    g = cfg.generator
-    g.z_dim = g.w_dim = 16
-    g.plane_res, g.channel_base, g.channel_max, g.decoder_hidden = 16, 256, 16, 16
-    cfg.img_resolution = 16
-    cfg.render.num_coarse, cfg.render.num_fine = 8, 8
-    return cfg
+    """A demo-shaped config that renders in milliseconds (the core tests' tiny config)."""
+    return tiny_config()
 
 
 def tiny_model(seed: int = 0) -> LoadedModel:

@@ -1,4 +1,4 @@
-"""Model panel: open a checkpoint / run folder / random preset by path, recent list, snapshots."""
+"""Model panel: open a checkpoint / run folder / random preset by path or file browser, recent list, snapshots."""
 
 from __future__ import annotations
 
@@ -34,6 +34,11 @@ def draw(app: ViewerApp) -> None:
     imgui.same_line()
     if imgui.button("Open") or changed:
         app.open_model(app.ui_text["open"])
+    imgui.same_line()
+    if imgui.button("Browse..."):
+        app.file_dialog.open(app)
+    if imgui.is_item_hovered():
+        imgui.set_tooltip("pick a checkpoint, run folder or latent in a file browser (Ctrl+O)")
     hint("a checkpoint .pt, a run folder (its newest snapshot) or random:PRESET" +
          ("; or drop a checkpoint, run folder or .npy latent on the window" if app.drop_enabled else ""))
     message(app.messages.get("model"))
