@@ -1,0 +1,41 @@
+"""Geometry from the radiance field: density/colour grids, marching-cubes meshes in world
+coordinates with per-vertex colours, and exporters (.ply, .obj, .glb, .mrc, .npy).
+
+    from core.geometry import Box, generator_field, density_grid, extract_mesh, export
+    field = generator_field(G, G.planes(w))               # points [1, N, 3] -> (rgb, sigma)
+    grid = density_grid(field, Box.cube(cfg.generator.cube_scale), res=256)
+    mesh = extract_mesh(grid, level=auto_level(cfg.generator.cube_scale), color_field=field)
+    export.save(mesh, "out/seed0000.ply")
+
+A *field* is any callable points [1, N, 3] -> (rgb [1, N, 3] in [-1, 1], density [1, N]); the
+generator-backed one goes through `G.query` (or `G.decode` for the reference's raw density), so
+there is one implementation of the tri-plane math. Analytic fields (tests) plug in the same way.
+"""
+
+from . import export
+from .grid import (
+                   DEFAULT_CHUNK_POINTS,
+                   Box,
+                   DensityGrid,
+                   auto_level,
+                   density_grid,
+                   generator_field,
+                   generator_raw_field,
+                   parse_box,
+)
+from .mesh import NoSurfaceError, extract_mesh, vertex_colors
+
+__all__ = [
+                   "DEFAULT_CHUNK_POINTS",
+                   "Box",
+                   "DensityGrid",
+                   "NoSurfaceError",
+                   "auto_level",
+                   "density_grid",
+                   "export",
+                   "extract_mesh",
+                   "generator_field",
+                   "generator_raw_field",
+                   "parse_box",
+                   "vertex_colors",
+]
