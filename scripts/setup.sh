@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up a fresh Linux machine for EpiGRAF Studio: system libraries (EGL/Mesa for offscreen
-# rendering, the X client libraries the viewer's GLFW opens; with --dev also Xvfb for the GUI
-# tests), then the Python packages.
+# rendering, the X client libraries the viewer's GLFW opens, Xvfb for machines without a
+# display), then the Python packages (with --dev also the test tools).
 #   bash scripts/setup.sh          # to run the tools and the viewer
 #   bash scripts/setup.sh --dev    # + test tools
 set -euo pipefail
@@ -9,9 +9,9 @@ cd "$(dirname "$0")/.."
 dev=0
 [ "${1:-}" = "--dev" ] && dev=1
 
+# xvfb + xauth: `xvfb-run -a python run_viewer.py` on machines without a display, and the GUI tests.
 apt_pkgs=(libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libglx-mesa0
-          libx11-6 libxrandr2 libxinerama1 libxcursor1 libxi6 libxext6)
-[ $dev = 1 ] && apt_pkgs+=(xvfb xauth)
+          libx11-6 libxrandr2 libxinerama1 libxcursor1 libxi6 libxext6 xvfb xauth)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
