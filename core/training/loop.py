@@ -122,7 +122,7 @@ def train(cfg: ModelConfig, data_path: str, run_dir: Path, resume: Path | None, 
           d: distlib.Dist, max_steps: int | None = None) -> dict[str, Any]:
     """Train until cfg.train.kimg (or max_steps steps, for tests); returns a summary dict."""
     t = cfg.train
-    if t.batch % (d.world * 1) or t.batch // d.world < 1:
+    if t.batch % d.world or t.batch // d.world < 1:
         raise UserError(f"--batch {t.batch} must be a positive multiple of the process count {d.world}")
     batch_local = t.batch // d.world
     torch.manual_seed(t.seed * 7919 + d.rank)
