@@ -33,12 +33,12 @@ from .geometry.grid import (
     parse_box,
 )
 from .geometry.mesh import BACKENDS, extract_mesh
-from .runtime import class_label, parse_seeds, resolve_device, z_from_seed
+from .runtime import add_model_options, class_label, parse_seeds, resolve_device, z_from_seed
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m core.extract_mesh", description=__doc__.split("\n\n")[0])
-    p.add_argument("--ckpt", required=True, help="checkpoint file, run folder (newest snapshot) or random:PRESET")
+    add_model_options(p)
     p.add_argument("--seeds", default="0", help="seeds, e.g. 0-3,10 (default 0)")
     p.add_argument("--outdir", required=True, help="output folder (created; files are overwritten by name)")
     p.add_argument("--res", type=int, default=256, help="grid samples per side, 32-1024 (default 256)")
@@ -47,7 +47,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--raw-level", type=float, default=None,
                    help="threshold the raw pre-activation density instead (the reference uses 25)")
     p.add_argument("--format", default="ply", help=f"comma-separated: {', '.join(export.FORMATS)} (default ply)")
-    p.add_argument("--trunc", type=float, default=1.0, help="truncation psi (1 = none)")
     p.add_argument("--box", default=None,
                    help="crop box: a half-size h ([-h, h]^3) or x0,y0,z0,x1,y1,z1 (default: the tri-plane cube)")
     p.add_argument("--backend", choices=BACKENDS, default="pymcubes", help="marching cubes implementation")
@@ -56,9 +55,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--decimate", type=int, default=None, help="target face count (needs fast_simplification)")
     p.add_argument("--no-close", action="store_true", help="leave the mesh open where the crop box cuts it")
     p.add_argument("--chunk-points", type=int, default=None, help="points per network call (memory bound)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--class", dest="class_idx", type=int, default=None, help="class index for conditional models")
-    p.add_argument("--rand-init-seed", type=int, default=0, help="initialisation seed for random:PRESET")
     return p
 
 

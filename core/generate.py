@@ -18,19 +18,16 @@ from .checkpoint import load_generator
 from .errors import UserError, cli_main
 from .images import depth_to_uint8, image_to_uint8, make_grid, save_png
 from .latents import along_keyframes
-from .runtime import class_label, parse_seeds, resolve_device, z_from_seed
+from .runtime import add_model_options, class_label, parse_seeds, resolve_device, z_from_seed
 from .video import write_mp4
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m core.generate", description=__doc__.split("\n\n")[0])
-    p.add_argument("--ckpt", required=True, help="checkpoint file, run folder (newest snapshot) or random:PRESET")
+    add_model_options(p)
     p.add_argument("--seeds", default="0-7", help="seeds, e.g. 0-7,10 (default 0-7)")
     p.add_argument("--outdir", required=True, help="output folder (created; files are overwritten by name)")
-    p.add_argument("--trunc", type=float, default=1.0, help="truncation psi (1 = none)")
     p.add_argument("--res", type=int, default=None, help="output resolution (default: the model's)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--class", dest="class_idx", type=int, default=None, help="class index for conditional models")
     p.add_argument("--yaw", type=float, default=None, help="camera yaw in radians (default: the prior's mean)")
     p.add_argument("--pitch", type=float, default=None, help="camera pitch in radians (default: the prior's mean)")
     p.add_argument("--samples-mult", type=float, default=1.0, help="multiply coarse and fine sample counts")
@@ -40,7 +37,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="orbit: all seeds (as a grid) around the object; interp: through the seeds in W")
     p.add_argument("--frames", type=int, default=60, help="video frames (default 60)")
     p.add_argument("--fps", type=int, default=30, help="video frame rate")
-    p.add_argument("--rand-init-seed", type=int, default=0, help="initialisation seed for random:PRESET")
     return p
 
 

@@ -17,26 +17,23 @@ from pathlib import Path
 
 from ..checkpoint import load_generator
 from ..errors import UserError, cli_main
-from ..runtime import resolve_device
+from ..runtime import add_model_options, resolve_device
 from .evaluate import compute_metrics, default_cache_dir, parse_metrics
 from .features import weights_path
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m core.metrics", description=__doc__.split("\n\n")[0])
-    p.add_argument("--ckpt", required=True, help="checkpoint file, run folder (newest snapshot) or random:PRESET")
+    add_model_options(p, with_class=False)
     p.add_argument("--data", required=True, help="dataset folder or .zip with dataset.json")
     p.add_argument("--metrics", default="fid2k,kid2k",
                    help="comma-separated fidN / kidN, N may end in k (default fid2k,kid2k)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--batch", type=int, default=16, help="images per batch (default 16)")
-    p.add_argument("--trunc", type=float, default=1.0, help="truncation psi (1 = none, the standard)")
     p.add_argument("--num-gen", type=int, default=None, help="generated images (default: each metric's N)")
     p.add_argument("--res", type=int, default=None, help="resize the dataset to this (default: its own)")
     p.add_argument("--seed", type=int, default=0, help="seed of the latents, cameras and real subset")
     p.add_argument("--cache-dir", default=None, help=f"real-feature cache (default {default_cache_dir()})")
     p.add_argument("--out", default=None, help="append a JSON line with the results to this file")
-    p.add_argument("--rand-init-seed", type=int, default=0, help="initialisation seed for random:PRESET")
     return p
 
 
