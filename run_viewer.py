@@ -1,6 +1,6 @@
 """EpiGRAF Studio's desktop viewer.
 
-    python run_viewer.py [CKPT | RUN_DIR | random:PRESET] [--device auto|cpu|cuda]
+    python run_viewer.py [CKPT | RUN_DIR | demo | random:PRESET] [--device auto|cpu|cuda]
     python run_viewer.py CKPT --screenshot out.png [--frames N] [--camera yaw,pitch[,radius[,fov]]] [--seed S]
 
 With no model argument it reopens the last session's model (else the default model). The
@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python run_viewer.py", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("ckpt", nargs="?", default=None,
-                   help="checkpoint file, run folder (newest snapshot) or random:PRESET (default: last session's)")
+                   help="checkpoint file, run folder (newest snapshot), demo or random:PRESET (default: last session's, else demo)")
     p.add_argument("--ckpt", dest="ckpt_opt", default=None, help="the same as the positional argument")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
     p.add_argument("--seed", type=int, default=None, help="latent seed to show")

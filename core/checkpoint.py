@@ -11,8 +11,9 @@ containers; a SHA-256 `digest` over the contents catches corruption that the zip
 not (flipped bytes in tensor data). It is written atomically (temp file in the same folder, fsync, rename), so a crash never
 leaves a half-written file under the real name.
 
-`--ckpt` accepts a file, a run folder (its newest `network-snapshot-*.pt`), or `random:PRESET`
-(a randomly initialised model of any preset, seeded, for smoke runs).
+`--ckpt` accepts a file, a run folder (its newest `network-snapshot-*.pt`), `demo` (the bundled demo
+model, `checkpoints/demo.pt`) or `random:PRESET` (a randomly initialised model of any preset, seeded,
+for smoke runs).
 """
 
 from __future__ import annotations
@@ -34,6 +35,19 @@ from .networks.generator import TriPlaneGenerator
 FORMAT = "epigraf-studio"
 VERSION = 1
 SNAPSHOT_GLOB = "network-snapshot-*.pt"
+DEMO_SPEC = "demo"
+BUNDLED_DEMO = Path(__file__).resolve().parents[1] / "checkpoints" / "demo.pt"
+
+
+def resolve_spec_path(spec: str) -> Path:
+    """A --ckpt value other than random:PRESET as a checkpoint file path (`demo`, run folder, file)."""
+    if spec == DEMO_SPEC:
+        if not BUNDLED_DEMO.exists():
+            raise UserError(f"the bundled demo model is missing ({BUNDLED_DEMO}): restore it with "
+                            f"'git checkout -- checkpoints/', or use --ckpt random:demo")
+        return BUNDLED_DEMO
+    path = Path(spec).expanduser()
+    return newest_snapshot(path) if path.is_dir() else path
 
 
 def cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -149,15 +163,13 @@ def build_generator(cfg: ModelConfig, state: dict[str, torch.Tensor] | None = No
 
 def load_generator(spec: str, device: str | torch.device = "cpu", seed: int = 0
                    ) -> tuple[TriPlaneGenerator, dict[str, Any]]:
-    """Resolve a --ckpt value (file | run folder | random:PRESET) to an eval-mode G_ema and its metadata."""
+    """Resolve a --ckpt value (file | run folder | demo | random:PRESET) to an eval-mode G_ema and its metadata."""
     if spec.startswith("random:"):
         cfg = get_preset(spec.split(":", 1)[1])
         G = build_generator(cfg, seed=seed)
         info = {"source": spec, "config": to_dict(cfg)}
     else:
-        path = Path(spec)
-        if path.is_dir():
-            path = newest_snapshot(path)
+        path = resolve_spec_path(spec)
         data = load_checkpoint(path)
         cfg = from_dict(ModelConfig, data["config"])
         G = build_generator(cfg, data["G_ema"])

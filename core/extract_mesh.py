@@ -1,6 +1,6 @@
 """Extract coloured meshes and density volumes from a checkpoint or a random model.
 
-    python -m core.extract_mesh --ckpt PATH|RUN_DIR|random:PRESET --seeds 0-3 --res 256 \
+    python -m core.extract_mesh --ckpt PATH|RUN_DIR|demo|random:PRESET --seeds 0-3 --res 256 \
         --level auto --format ply,mrc --outdir DIR [--trunc 0.7] [--box 0.25] [--raw-level 25]
 
 Meshes are in world coordinates (the cameras' frame), with per-vertex colours from the radiance

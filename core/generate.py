@@ -1,6 +1,6 @@
 """Render samples, depth maps, grids and videos from a checkpoint or a random model.
 
-    python -m core.generate --ckpt PATH|RUN_DIR|random:PRESET --seeds 0-7 --outdir out/ \
+    python -m core.generate --ckpt PATH|RUN_DIR|demo|random:PRESET --seeds 0-7 --outdir out/ \
         [--trunc 0.7] [--res 128] [--grid] [--depth] [--video orbit|interp --frames 60]
 """
 

@@ -62,7 +62,7 @@ def class_label(c_dim: int, class_idx: int | None, batch: int = 1, device=None) 
 def add_model_options(p: argparse.ArgumentParser, with_class: bool = True) -> None:
     """The options every tool that loads a generator shares: --ckpt, --device, --trunc, --rand-init-seed
     (and --class for tools that sample one class)."""
-    p.add_argument("--ckpt", required=True, help="checkpoint file, run folder (newest snapshot) or random:PRESET")
+    p.add_argument("--ckpt", required=True, help="checkpoint file, run folder (newest snapshot), demo (the bundled model) or random:PRESET")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--trunc", type=float, default=1.0, help="truncation psi (1 = none)")
     p.add_argument("--rand-init-seed", type=int, default=0, help="initialisation seed for random:PRESET")

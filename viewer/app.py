@@ -26,7 +26,7 @@ from core.errors import UserError
 from . import colormaps
 from .camera import parse_camera, preset
 from .export import ExportJob, picture, save_screenshot, scalar_view
-from .model import ModelLoader
+from .model import ModelLoader, default_model_spec
 from .render_worker import AdaptiveResolution, RenderWorker, reserve_gui_core
 from .rendering import LoadedModel, RenderEngine, RenderRequest, RenderResult, ViewSpec
 from .session import save_session
@@ -100,6 +100,8 @@ class ViewerApp:
         self._saved_at = time.monotonic()
         self._saved_state = state_to_dict(state)
         self.dragging = False
+        if not state.model.spec:
+            state.model.spec = default_model_spec()
         self.ui_text: dict[str, str] = {"open": state.model.spec, "run_dir": state.model.run_dir}
         from .panels.file_dialog import FileDialog
 

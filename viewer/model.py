@@ -1,8 +1,8 @@
 """Opening models for the viewer: resolve a spec in a background thread, list a run folder's snapshots.
 
 A spec is whatever `core.checkpoint.load_generator` accepts (a checkpoint file, a run folder, or
-random:PRESET). `DEFAULT_MODEL_SPEC` is what the viewer opens with no argument and no session;
-the bundled demo model replaces it when it lands (see `default_model_spec`).
+demo or random:PRESET). With no argument and no session the viewer opens the bundled demo model
+(`default_model_spec`), or `DEFAULT_MODEL_SPEC` (random:demo) if its file is missing.
 """
 
 from __future__ import annotations
@@ -13,16 +13,16 @@ from pathlib import Path
 
 import torch
 
-from core.checkpoint import SNAPSHOT_GLOB, load_generator
+from core.checkpoint import BUNDLED_DEMO, DEMO_SPEC, SNAPSHOT_GLOB, load_generator
 from core.errors import UserError
 
 from .rendering import LoadedModel
 
 DEFAULT_MODEL_SPEC = "random:demo"
 
-BUNDLED_DEMO_CHECKPOINT: Path | None = None
-"""Hook for the bundled demo model (a later issue): set this to its file under checkpoints/ when
-it ships; `demo` then resolves to it and it becomes the model opened by default."""
+BUNDLED_DEMO_CHECKPOINT: Path | None = BUNDLED_DEMO
+"""The bundled demo model (checkpoints/demo.pt): `demo` resolves to it and it is the model opened by
+default; random:demo stands in if the file is missing."""
 
 
 def default_model_spec() -> str:
@@ -39,9 +39,10 @@ def resolve_spec(spec: str) -> str:
         raise UserError("type a checkpoint path, a run folder or random:PRESET")
     if spec.startswith("random:"):
         return spec
-    if spec == "demo":
+    if spec == DEMO_SPEC:
         if BUNDLED_DEMO_CHECKPOINT is None or not BUNDLED_DEMO_CHECKPOINT.exists():
-            raise UserError("the bundled demo model is not shipped yet: use random:demo (a random initialisation)")
+            raise UserError("the bundled demo model (checkpoints/demo.pt) is missing: restore it with "
+                            "'git checkout -- checkpoints/', or use random:demo (a random initialisation)")
         return str(BUNDLED_DEMO_CHECKPOINT)
     return str(Path(spec).expanduser())
 

