@@ -271,7 +271,12 @@ def _run_controls(app: ViewerApp, u: TrainingUi) -> None:
     _, t.auto_load = imgui.checkbox("auto-load newest snapshot", t.auto_load)
     _tooltip("open each new snapshot in the view, keeping the camera")
     try:
-        hint("$ " + " ".join(command(app)[1:]))
+        cmd = " ".join(command(app)[1:])
+        if imgui.tree_node("Command line"):
+            hint("$ python " + cmd)
+            if imgui.small_button("Copy"):
+                imgui.set_clipboard_text("python " + cmd)
+            imgui.tree_pop()
     except ValueError as e:
         message(str(e))
     message(u.message)
