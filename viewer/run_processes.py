@@ -130,10 +130,18 @@ def read_pid_file(run_dir: Path) -> RunProcess | None:
 
 
 def alive(info: RunProcess, proc: subprocess.Popen | None = None) -> bool:
-    """Whether the run still runs; `proc` (when this viewer launched it) is polled so it gets reaped."""
+    """Whether the run still runs; `proc` (when this viewer launched it) is reaped once it ended, so
+    that its returncode is set whenever this returns False."""
     if proc is not None and proc.poll() is not None:
         return False
-    return is_alive(info.pid, info.start_ticks or None)
+    if is_alive(info.pid, info.start_ticks or None):
+        return True
+    if proc is not None:  # a zombie: exited, not yet reaped
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+    return False
 
 
 def request_stop(info: RunProcess) -> list[int]:
