@@ -2,7 +2,10 @@
 
 Run by test_viewer_train.py in a subprocess under Xvfb:
 
-    python tests/viewer/gui_driver_train.py OUT_DIR [SCREENSHOT.png]
+    python tests/viewer/gui_driver_train.py OUT_DIR [SCREENSHOT.png [TICKS]]
+
+(SCREENSHOT: the window while the run goes, after TICKS ticks (default 3); docs/viewer-training-panel.png
+is made this way with TICKS 40.)
 
 Like a user: make the synthetic set with the panel's button, press Start (a tiny config typed in
 "More overrides"), watch stats arrive and a snapshot load into the view with the camera kept, press
@@ -56,7 +59,7 @@ def _tab_strips(names: list[str]) -> dict:
     return out
 
 
-def main(out_dir: Path, screenshot: Path | None) -> int:
+def main(out_dir: Path, screenshot: Path | None, ticks: int = 3) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     if not any(name == "Mesh" for name, _, _ in panels.PANELS):
         panels.PANELS.insert(4, ("Mesh", panels.VIEW_SPACE, lambda app: imgui.text("a stand-in Mesh panel")))
@@ -117,9 +120,9 @@ def main(out_dir: Path, screenshot: Path | None) -> int:
             def snapshot_shown() -> bool:
                 m = app.model
                 return (m is not None and m.spec.startswith(run_dir) and u.loaded is not None
-                        and m.spec == str(u.loaded) and full_frame_of_current() and len(u.job.tail.records) >= 3)
+                        and m.spec == str(u.loaded) and full_frame_of_current() and len(u.job.tail.records) >= ticks)
 
-            ok = wait(ctx, snapshot_shown, "stats and an auto-loaded snapshot", 120)
+            ok = wait(ctx, snapshot_shown, "stats and an auto-loaded snapshot", 120 + 3 * ticks)
             tail = u.job.tail
             results["live"] = {"ok": ok, "status": u.job.status, "records": len(tail.records),
                                "series": {k: len(s.xs) for k, s in tail.series.items()},
@@ -129,7 +132,7 @@ def main(out_dir: Path, screenshot: Path | None) -> int:
                                "loads": u.loads, "progress": u.job.progress().fraction if u.job.progress() else None,
                                "total_kimg": u.job.total_kimg, "log": u.job.log_tail(1500)}
             ctx.yield_(3)
-            testing.capture(ctx, str(out_dir / "running.png"))
+            testing.capture(ctx, str(screenshot or out_dir / "running.png"))
             # 4. Stop: SIGTERM, snapshot, exit 0
             ctx.item_click("//Training/Stop")
             ok = wait(ctx, lambda: u.job.status in ("stopped", "failed"), "run stopped", 150)
@@ -139,7 +142,7 @@ def main(out_dir: Path, screenshot: Path | None) -> int:
                                   "records": len(u.job.tail.records), "log": u.job.log_tail(1500)}
             wait(ctx, lambda: app.loader.loading is None and full_frame_of_current(), "last frame", 60)
             ctx.yield_(3)
-            testing.capture(ctx, str(screenshot or out_dir / "stopped.png"))
+            testing.capture(ctx, str(out_dir / "stopped.png"))
         except Exception:
             results["exception"] = traceback.format_exc()
 
@@ -165,4 +168,5 @@ def main(out_dir: Path, screenshot: Path | None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) > 2 else None))
+    sys.exit(main(Path(sys.argv[1]), Path(sys.argv[2]).resolve() if len(sys.argv) > 2 else None,
+                  int(sys.argv[3]) if len(sys.argv) > 3 else 3))
