@@ -79,16 +79,21 @@ def dataset(tmp_path_factory):
     return str(path)
 
 
-def test_start_attach_stop_a_tiny_run(dataset, tmp_path):
+def test_start_attach_stop_a_tiny_run_with_two_processes(dataset, tmp_path):
+    """torchrun with two gloo CPU processes (the GUI test runs a single process): stopping signals
+    both workers, which snapshot together and exit 0, and torchrun with them."""
     run = tmp_path / "run"
     argv = tf.build_argv(dataset, str(run), "demo", {**tf.preset_values("demo"), "train.kimg": 1000.0,
-                                                     "train.batch": 4}, "cpu", 1, TINY_OVERRIDES)
+                                                     "train.batch": 4}, "cpu", 2, TINY_OVERRIDES)
     job = TrainJob(run, poll_s=0.0)
-    job.start(tf.launch_command(argv, 1))
+    job.start(tf.launch_command(argv, 2))
     assert job.status == "running" and rp.read_pid_file(run).pid == job.info.pid
     wait_for(lambda: job.poll() is not None and job.snapshot is not None and len(job.tail.records) >= 2
-             or job.status != "running", 120, "a snapshot")
+             or job.status != "running", 150, "a snapshot")
     assert job.status == "running", job.log_tail()
+    workers = rp.trainer_pids(job.info.pid)
+    assert len(workers) == 2 and job.info.pid not in workers
+    assert all("core.train" in rp.cmdline(w) and "torch.distributed.run" not in rp.cmdline(w) for w in workers)
     # a second viewer attaches to the live run by its folder
     other = TrainJob(run, poll_s=0.0)
     assert other.attach() == "running" and other.info.pid == job.info.pid and other.tail.records
@@ -97,7 +102,7 @@ def test_start_attach_stop_a_tiny_run(dataset, tmp_path):
     assert job.status == "stopping"
     job.wait_stopped(150)
     assert job.status == "stopped", (job.message, job.log_tail())
-    assert job.proc.returncode == 0 and not rp.is_alive(job.info.pid)
+    assert job.proc.returncode == 0 and not rp.is_alive(job.info.pid) and not any(map(rp.is_alive, workers))
     assert "stop requested" in job.log_tail()
     assert rp.read_pid_file(run).returncode == 0
     # the newest snapshot is intact and is the last tick in stats.jsonl
@@ -106,7 +111,7 @@ def test_start_attach_stop_a_tiny_run(dataset, tmp_path):
     data = load_checkpoint(snaps[-1])
     records = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
     assert data["progress"]["cur_nimg"] == round(records[-1]["kimg"] * 1000) > 0
-    assert all(torch.isfinite(t).all() for t in data["G_ema"].values())
+    assert all(torch.isfinite(t).all() for t in data["G_ema"].values()) and data["rng"]["world"] == 2
     # attach after the end: finished, the whole stats file parsed
     later = TrainJob(run)
     assert later.attach() == "finished" and later.snapshot == snaps[-1]
