@@ -120,3 +120,24 @@ def test_start_attach_stop_a_tiny_run_with_two_processes(dataset, tmp_path):
     # the other viewer notices the end too
     other.poll(force=True)
     assert other.status == "finished" and other.info.returncode is None  # not its child: no exit code
+
+
+def test_a_new_viewer_reattaches_to_the_run_in_its_session_folder(tmp_path):
+    pytest.importorskip("imgui_bundle", reason="the panel module needs imgui-bundle")
+    from types import SimpleNamespace
+
+    from viewer.panels.train import TrainingUi
+    from viewer.state import ViewerState
+
+    state = ViewerState()
+    state.train.outdir = str(tmp_path)
+    assert TrainingUi(SimpleNamespace(state=state)).job is None  # nothing there: nothing followed
+    proc, info = rp.launch([sys.executable, "-c", "import time; time.sleep(120)"], tmp_path)
+    try:
+        u = TrainingUi(SimpleNamespace(state=state))
+        assert u.job is not None and u.job.status == "running" and u.job.info.pid == info.pid
+        assert u.job.proc is None  # not this viewer's child: followed through the pid file
+    finally:
+        proc.kill()
+        proc.wait(10)
+    assert TrainingUi(SimpleNamespace(state=state)).job is None  # ended: not re-attached at start

@@ -17,6 +17,7 @@ from imgui_bundle import imgui, implot
 
 from core.config import PRESETS
 
+from .. import run_processes as rp
 from .. import train_form as tf
 from ..train_job import ToolJob, TrainJob, newest_snapshot
 from .common import combo, hint, message
@@ -40,6 +41,17 @@ class TrainingUi:
         self.message = ""
         self.loaded: Path | None = None  # the snapshot auto-loaded last
         self.loads = 0  # snapshots auto-loaded so far
+        self._reattach(app)
+
+    def _reattach(self, app: ViewerApp) -> None:
+        """A run still going in the session's output folder (started by an earlier viewer) is followed
+        again at start; its current snapshot is not reloaded (only newer ones are)."""
+        out = Path(app.state.train.outdir).expanduser()
+        info = rp.read_pid_file(out) if out.is_dir() else None
+        if info is not None and rp.alive(info):
+            self.job = TrainJob(out)
+            self.job.attach()
+            self.loaded = self.job.snapshot
 
     def close(self) -> None:
         if self.tool is not None:
@@ -54,9 +66,7 @@ def ui(app: ViewerApp) -> TrainingUi:
 
 def update(app: ViewerApp) -> None:
     """Per frame: follow the run and the dataset tool, auto-load new snapshots."""
-    u = app.training
-    if u is None:
-        return
+    u = ui(app)
     if u.tool is not None:
         res = u.tool.result()
         if res is not None:
