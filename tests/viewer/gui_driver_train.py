@@ -68,7 +68,7 @@ def main(out_dir: Path, screenshot: Path | None, ticks: int = 3) -> int:
     state.render.resolution = 64
     state.render.coarse_mult = state.render.fine_mult = 0.25
     t = state.train
-    t.data, t.outdir = str(out_dir / "synth.zip"), str(out_dir / "run")
+    t.data, t.outdir = str(out_dir / "synth.zip"), "runs/not-this-one"
     t.synth_objects, t.synth_views, t.synth_res = 3, 4, 32
     t.values = {**tf.preset_values("demo"), "train.kimg": 1000.0, "train.batch": 4}
     t.overrides, t.device, t.auto_load, t.stop_timeout_s = TINY_OVERRIDES, "cpu", True, 120.0
@@ -97,9 +97,19 @@ def main(out_dir: Path, screenshot: Path | None, ticks: int = 3) -> int:
             ok = wait(ctx, lambda: app.model is not None and full_frame_of_current(), "random:demo frame")
             results["start_model"] = {"ok": ok}
             results["tabs"] = _tab_strips([name for name, _, _ in panels.PANELS])
-            # 1. the synthetic set from the panel's button
+            # 0. the folder picker sets the output folder; then the folder typed in the field
             ctx.window_focus("//Training")
             ctx.yield_(2)
+            ctx.item_click("//Training/...##outdir")
+            picker = app.training.picker
+            opened = wait(ctx, lambda: picker.visible, "picker opens", 10)
+            ctx.item_input_value("//Choose a path/##pick_path", str(out_dir))
+            wait(ctx, lambda: picker.folder == str(out_dir), "picker navigates", 10)
+            ctx.item_click("//Choose a path/Choose folder")
+            picked = wait(ctx, lambda: not picker.visible, "picker closes", 10) and app.state.train.outdir
+            ctx.item_input_value("//Training/##outdir", str(out_dir / "run"))
+            results["picker"] = {"opened": opened, "picked": picked, "typed": app.state.train.outdir}
+            # 1. the synthetic set from the panel's button
             ctx.item_click("//Training/Make synthetic")
             ok = wait(ctx, lambda: app.training is not None and app.training.tool is None
                       and Path(app.state.train.data).exists(), "synthetic set")

@@ -53,8 +53,11 @@ def test_every_tab_is_visible_at_1280x800_with_a_mesh_panel(run):
     assert tabs["Mesh"]["node"] == tabs["Training"]["node"] != tabs["Latent"]["node"]  # tools on their own dock
 
 
-def test_panel_makes_the_synthetic_set(run):
-    d = run[0]["dataset"]
+def test_panel_makes_the_synthetic_set_and_picks_the_output_folder(run):
+    results, out = run
+    p = results["picker"]
+    assert p["opened"] and p["picked"] == str(out) and p["typed"] == str(out / "run")
+    d = results["dataset"]
     assert d["ok"]
     with zipfile.ZipFile(d["path"]) as z:
         labels = json.loads(z.read("dataset.json"))

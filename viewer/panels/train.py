@@ -21,6 +21,7 @@ from .. import run_processes as rp
 from .. import train_form as tf
 from ..train_job import ToolJob, TrainJob, newest_snapshot
 from .common import combo, hint, message
+from .path_dialog import PathDialog
 
 if TYPE_CHECKING:
     from ..app import ViewerApp
@@ -41,6 +42,7 @@ class TrainingUi:
         self.message = ""
         self.loaded: Path | None = None  # the snapshot auto-loaded last
         self.loads = 0  # snapshots auto-loaded so far
+        self.picker = PathDialog("Choose a path")
         self._reattach(app)
 
     def _reattach(self, app: ViewerApp) -> None:
@@ -163,6 +165,10 @@ def attach(app: ViewerApp) -> None:
 
 # ---------------------------------------------------------------------------------------------- drawing
 
+def _browse_w() -> float:
+    return imgui.calc_text_size("...").x + imgui.get_style().frame_padding.x * 2 + imgui.get_style().item_spacing.x
+
+
 def _tooltip(text: str) -> None:
     if text and imgui.is_item_hovered():
         imgui.set_tooltip(text)
@@ -195,9 +201,13 @@ def _field(t, f: tf.FormField) -> None:
 def _dataset(app: ViewerApp, u: TrainingUi) -> None:
     t = app.state.train
     imgui.separator_text("Dataset")
-    imgui.set_next_item_width(-1)
+    imgui.set_next_item_width(-_browse_w())
     _, t.data = imgui.input_text("##data", t.data)
     _tooltip("dataset folder or .zip with a dataset.json (also where the buttons below write)")
+    imgui.same_line()
+    if imgui.button("...##data"):
+        u.picker.open(t.data, lambda p: setattr(t, "data", p), allow_dir=True)
+    _tooltip("browse for a dataset .zip or folder")
     busy = u.tool is not None
     imgui.begin_disabled(busy)
     if imgui.button("Make synthetic"):
@@ -211,9 +221,12 @@ def _dataset(app: ViewerApp, u: TrainingUi) -> None:
         render_meshes(app)
     _tooltip("python -m core.dataset_tool render: a Megascans-like set from a folder of meshes (EGL)")
     imgui.same_line()
-    imgui.set_next_item_width(-60)
+    imgui.set_next_item_width(-60 - _browse_w())
     _, t.meshes_dir = imgui.input_text("##meshes", t.meshes_dir)
     _tooltip("folder of meshes (searched recursively); views from views above, up axis:")
+    imgui.same_line()
+    if imgui.button("...##meshes"):
+        u.picker.open(t.meshes_dir, lambda p: setattr(t, "meshes_dir", p), want_dir=True)
     imgui.same_line()
     imgui.set_next_item_width(-1)
     _, t.render_up = combo("##up", t.render_up, ("y", "z"))
@@ -256,9 +269,13 @@ def _options(app: ViewerApp, u: TrainingUi) -> None:
 def _run_controls(app: ViewerApp, u: TrainingUi) -> None:
     t = app.state.train
     imgui.separator_text("Run")
-    imgui.set_next_item_width(-1)
+    imgui.set_next_item_width(-_browse_w())
     _, t.outdir = imgui.input_text("##outdir", t.outdir)
     _tooltip("the run folder: config.json, stats.jsonl, snapshots, train.log, train.pid.json")
+    imgui.same_line()
+    if imgui.button("...##outdir"):
+        u.picker.open(t.outdir, lambda p: setattr(t, "outdir", p), want_dir=True)
+    _tooltip("browse for the run folder (a new run: type a new name after the folder)")
     running = u.job is not None and u.job.running
     imgui.begin_disabled(running)
     if imgui.button("Start"):
@@ -342,3 +359,4 @@ def draw(app: ViewerApp) -> None:
     _status(app, u)
     _plots(u)
     _options(app, u)
+    u.picker.draw()
