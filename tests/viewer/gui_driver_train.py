@@ -83,7 +83,7 @@ def main(out_dir: Path, screenshot: Path | None, ticks: int = 3) -> int:
                 results.setdefault("t", {})[what] = round(time.monotonic() - t0, 2)
                 return True
             ctx.yield_()
-            time.sleep(0.03)  # the test engine runs frames back to back: leave the CPU to the run
+            time.sleep(0.1)  # the test engine runs frames back to back: leave the CPU to the run
         results.setdefault("timeouts", []).append(what)
         return False
 
@@ -97,9 +97,11 @@ def main(out_dir: Path, screenshot: Path | None, ticks: int = 3) -> int:
             ok = wait(ctx, lambda: app.model is not None and full_frame_of_current(), "random:demo frame")
             results["start_model"] = {"ok": ok}
             results["tabs"] = _tab_strips([name for name, _, _ in panels.PANELS])
-            # 0. the folder picker sets the output folder; then the folder typed in the field
+            # 1. the synthetic set from the panel's button (made in the background while the picker is used)
             ctx.window_focus("//Training")
             ctx.yield_(2)
+            ctx.item_click("//Training/Make synthetic")
+            # meanwhile the folder picker sets the output folder; then a folder typed in the field
             ctx.item_click("//Training/...##outdir")
             picker = app.training.picker
             opened = wait(ctx, lambda: picker.visible, "picker opens", 10)
@@ -109,8 +111,6 @@ def main(out_dir: Path, screenshot: Path | None, ticks: int = 3) -> int:
             picked = wait(ctx, lambda: not picker.visible, "picker closes", 10) and app.state.train.outdir
             ctx.item_input_value("//Training/##outdir", str(out_dir / "run"))
             results["picker"] = {"opened": opened, "picked": picked, "typed": app.state.train.outdir}
-            # 1. the synthetic set from the panel's button
-            ctx.item_click("//Training/Make synthetic")
             ok = wait(ctx, lambda: app.training is not None and app.training.tool is None
                       and Path(app.state.train.data).exists(), "synthetic set")
             results["dataset"] = {"ok": ok, "path": app.state.train.data, "message": app.training.message}
