@@ -53,7 +53,8 @@ def _tab_strips(names: list[str]) -> dict:
         if bar is None:
             out[name] = None
             continue
-        out[name] = {"node": int(node.id_), "tabs": int(bar.tabs.size()) if hasattr(bar.tabs, "size") else len(bar.tabs),
+        tabs = bar.tabs
+        out[name] = {"node": int(node.id_), "tabs": int(tabs.size()) if hasattr(tabs, "size") else len(tabs),
                      "ideal": float(bar.width_all_tabs_ideal), "bar": float(bar.bar_rect.max.x - bar.bar_rect.min.x),
                      "scroll_buttons": bool(bar.scroll_button_enabled)}
     return out

@@ -5,7 +5,6 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -61,7 +60,8 @@ def test_stats_tail_reads_increments_partial_lines_and_restarts(tmp_path):
 
 
 def test_stop_kills_a_process_that_ignores_sigterm(tmp_path):
-    code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('re' + 'ady', flush=True); time.sleep(120)"
+    code = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('re' + 'ady', flush=True); "
+            "time.sleep(120)")
     proc, info = rp.launch([sys.executable, "-c", code], tmp_path)
     assert rp.read_pid_file(tmp_path) == info and os.getpgid(info.pid) == info.pid  # own process group
     wait_for(lambda: "ready" in (tmp_path / rp.LOG_FILE).read_text(), 30, "the child to ignore SIGTERM")
