@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.config import PRESETS
+
 from .camera import OrbitCamera
 from .latent import Keyframe, LatentSpec
 
@@ -126,6 +128,28 @@ class ExportState:
 
 
 @dataclass
+class TrainState:
+    """Training panel: dataset, preset, the generated options, the run folder and how it is followed."""
+
+    data: str = "data/synth.zip"  # dataset folder or .zip with a dataset.json
+    preset: str = "demo"
+    values: dict = field(default_factory=dict)  # main config fields edited in the form (dotted name -> value)
+    overrides: str = ""  # more 'section.key=value' overrides, one per line (passed as --set)
+    outdir: str = "runs/viewer"  # the run folder (Attach re-opens it)
+    device: str = "auto"  # auto | cpu | cuda
+    gpus: int = 1  # processes; > 1 launches torchrun (GPUs, or gloo CPU processes with device cpu)
+    auto_load: bool = True  # open each new snapshot in the view (the camera is kept)
+    stop_timeout_s: float = 300.0  # after SIGTERM, wait this long for the snapshot before SIGKILL
+    synth_objects: int = 8  # core.dataset_tool synthetic --num-objects
+    synth_views: int = 16  # --views
+    synth_res: int = 64  # --res (also the render tool's)
+    meshes_dir: str = ""  # core.dataset_tool render --meshes
+    render_views: int = 32  # render --views
+    render_up: str = "y"  # render --up (pybullet_data's meshes: z)
+    show_advanced: bool = False
+
+
+@dataclass
 class UiState:
     """Windows and toggles that are not part of a panel."""
 
@@ -142,6 +166,7 @@ class ViewerState:
     camera: CameraState = field(default_factory=CameraState)
     render: RenderState = field(default_factory=RenderState)
     export: ExportState = field(default_factory=ExportState)
+    train: TrainState = field(default_factory=TrainState)
     ui: UiState = field(default_factory=UiState)
 
 
@@ -165,6 +190,8 @@ def _compatible(default: Any, value: Any) -> bool:
         if default and all(isinstance(d, (int, float)) for d in default):  # fixed-length number vectors
             return len(value) == len(default) and all(_compatible(float(d), v) for d, v in zip(default, value))
         return True
+    if isinstance(default, dict):
+        return isinstance(value, dict) and all(isinstance(k, str) for k in value)
     return default is None
 
 
@@ -214,6 +241,15 @@ def sanitise(state: ViewerState, warnings: list[str]) -> ViewerState:
         lat.mode = "lerp-w"
     if lat.pose_mode not in ("mean", "camera", "custom"):
         lat.pose_mode = "mean"
+    t = state.train
+    if t.device not in ("auto", "cpu", "cuda"):
+        t.device = "auto"
+    if t.render_up not in ("y", "z"):
+        t.render_up = "y"
+    if t.preset not in PRESETS:
+        t.preset = "demo"
+    t.gpus = min(max(int(t.gpus), 1), 64)
+    t.stop_timeout_s = min(max(t.stop_timeout_s, 5.0), 3600.0)
     if state.export.kind not in EXPORT_KINDS:
         state.export.kind = "orbit"
     lat.keyframes = [k for k in lat.keyframes if isinstance(k, dict) and
