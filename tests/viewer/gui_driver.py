@@ -57,6 +57,11 @@ def main(out_dir: Path, tiny_ckpt: str) -> int:
                 and (r.request.latent, r.request.view) == (req.latent, req.view))
 
     def scenario(ctx: imgui.test_engine.TestContext) -> None:
+        # A loaded machine can take longer than ImGui's 0.3 s double-click window between the
+        # engine's two clicks, which then count as two single clicks: widen it for the test.
+        io = imgui.get_io()
+        io.mouse_double_click_time = 2.0
+        io.mouse_single_click_delay = max(io.mouse_single_click_delay, 2.5)  # ImGui asserts it exceeds the above
         try:
             # 1. random:demo opens and shows a full-quality frame
             ok = wait(ctx, lambda: app.model is not None and full_frame_of_current(), "random:demo frame")
@@ -160,7 +165,8 @@ def main(out_dir: Path, tiny_ckpt: str) -> int:
         r["entered"] = wait(ctx, lambda: dlg.folder == run_dir, "enter the run folder", 10)
         r["run_names"] = [e.name for e in dlg.entries]
         ctx.item_click("//Open checkpoint/Up")
-        r["up"] = wait(ctx, lambda: dlg.folder == folder, "Up", 10)
+        r["up"] = wait(ctx, lambda: dlg.folder == folder and any(e.name == "run" for e in dlg.entries), "Up", 10)
+        ctx.yield_(3)  # the re-listed rows must have been drawn before the engine can find one
         ctx.item_click("//Open checkpoint/**/run")
         ctx.yield_(2)
         testing.capture(ctx, str(out_dir / "file_dialog.png"))
