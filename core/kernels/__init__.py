@@ -1,0 +1,26 @@
+"""Render ops with a pure-PyTorch reference and fused Triton kernels behind one dispatching function each.
+
+| op | what | reference backward | Triton forward | Triton backward |
+|---|---|---|---|---|
+| `triplane_sample` | bilinear lookup of the xy/xz/yz planes, mean | planes, points | yes | planes (atomics), points |
+| `composite` | front-to-back compositing (+ early termination) | rgb, sigma, t | yes | rgb, sigma (t constant) |
+| `query_points` | sample + decoder MLP 32->64->4 + softplus (meshes) | everything | yes | none (inference) |
+| `march_rays` | per ray: points, query, composite in one pass (viewer) | everything | yes | none (inference) |
+
+No op has a double backward in the Triton path (R1 is taken on D, not G). `composite` with
+`stop_transmittance > 0` is inference-only in both paths.
+
+Every op is called as `op(..., impl="auto"|"reference"|"triton")` (see `ops.py`): "reference" is
+the PyTorch code in `reference.py`, which is what the renderer always ran and the ground truth of
+the tests; "triton" runs `triton_ops.py` (CUDA, or the interpreter under TRITON_INTERPRET=1) and
+raises `KernelUnavailable` elsewhere; "auto" picks Triton for CUDA tensors and otherwise the
+reference, saying so once in the log. Planes may be fp32, fp16 or bf16 (fp64 on the reference);
+the kernels accumulate in fp32. Nothing in this package imports Triton until a call is dispatched
+to it. The renderer picks the implementation from `cfg.render.kernel_impl`.
+"""
+
+from .ops import (IMPLS, KernelUnavailable, composite, march_rays, query_points, resolve_impl, triplane_sample,
+                  triton_installed, will_use_triton)
+
+__all__ = ["IMPLS", "KernelUnavailable", "composite", "march_rays", "query_points", "resolve_impl",
+           "triplane_sample", "triton_installed", "will_use_triton"]
