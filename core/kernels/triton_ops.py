@@ -261,7 +261,7 @@ def _composite_fwd(rgb_ptr, sigma_ptr, t_ptr, out_rgb_ptr, opacity_ptr, depth_pt
         alive = mask & (trans >= stop)
         sig = tl.load(sigma_ptr + rows + s, mask=alive, other=0.0).to(tl.float32)
         ts = tl.load(t_ptr + rows + s, mask=mask, other=0.0).to(tl.float32)
-        has_next = s + 1 < S
+        has_next = (tl.zeros([BLOCK], tl.int32) + s + 1) < S
         tn = tl.load(t_ptr + rows + s + 1, mask=mask & has_next, other=0.0).to(tl.float32)
         delta = tl.where(has_next, tn - ts, last_delta)
         tau = sig * delta
@@ -297,7 +297,7 @@ def _composite_bwd(rgb_ptr, sigma_ptr, t_ptr, g_rgb_ptr, g_opacity_ptr, g_depth_
     for s in range(0, S):
         sig = tl.load(sigma_ptr + rows + s, mask=mask, other=0.0).to(tl.float32)
         ts = tl.load(t_ptr + rows + s, mask=mask, other=0.0).to(tl.float32)
-        has_next = s + 1 < S
+        has_next = (tl.zeros([BLOCK], tl.int32) + s + 1) < S
         tn = tl.load(t_ptr + rows + s + 1, mask=mask & has_next, other=0.0).to(tl.float32)
         tau = sig * tl.where(has_next, tn - ts, last_delta)
         c = tl.load(rgb_ptr + (rows + s)[:, None] * C + offs_c[None, :], mask=mask[:, None] & cmask[None, :],
@@ -311,7 +311,7 @@ def _composite_bwd(rgb_ptr, sigma_ptr, t_ptr, g_rgb_ptr, g_opacity_ptr, g_depth_
     for s in range(0, S):
         sig = tl.load(sigma_ptr + rows + s, mask=mask, other=0.0).to(tl.float32)
         ts = tl.load(t_ptr + rows + s, mask=mask, other=0.0).to(tl.float32)
-        has_next = s + 1 < S
+        has_next = (tl.zeros([BLOCK], tl.int32) + s + 1) < S
         tn = tl.load(t_ptr + rows + s + 1, mask=mask & has_next, other=0.0).to(tl.float32)
         delta = tl.where(has_next, tn - ts, last_delta)
         tau = sig * delta
@@ -370,8 +370,9 @@ def composite(rgb: torch.Tensor, sigma: torch.Tensor, t: torch.Tensor, far_opaqu
         raise ValueError("composite (triton): no gradient to the depths t; detach them or use impl='reference'")
     lead, s, c = sigma.shape[:-1], sigma.shape[-1], rgb.shape[-1]
     out_dtype = torch.promote_types(rgb.dtype, sigma.dtype)
+    m = lead.numel()
     out_rgb, opacity, depth_raw, weights = _Composite.apply(
-        rgb.reshape(-1, s, c), sigma.reshape(-1, s), t.reshape(-1, s),
+        rgb.reshape(m, s, c), sigma.reshape(m, s), t.reshape(m, s),
         FAR_DELTA_OPAQUE if far_opaque else FAR_DELTA_OPEN, float(stop_transmittance))
     out_rgb, opacity, depth_raw = (x.to(out_dtype) for x in (out_rgb, opacity, depth_raw))
     opacity, depth_raw = opacity.reshape(lead), depth_raw.reshape(lead)
@@ -452,7 +453,7 @@ def _march_fwd(planes_ptr, o_ptr, d_ptr, t_ptr, w0_ptr, b0_ptr, w1_ptr, b1_ptr, 
     for s in range(0, S):
         alive = mask & (trans >= stop)
         ts = tl.load(t_ptr + rows + s, mask=mask, other=0.0)
-        has_next = s + 1 < S
+        has_next = (tl.zeros([BLOCK], tl.int32) + s + 1) < S
         tn = tl.load(t_ptr + rows + s + 1, mask=mask & has_next, other=0.0)
         delta = tl.where(has_next, tn - ts, last_delta)
         f = _triplane(planes_ptr, b, (ox + ts * dx) / scale, (oy + ts * dy) / scale,
