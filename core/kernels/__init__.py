@@ -19,8 +19,8 @@ the kernels accumulate in fp32. Nothing in this package imports Triton until a c
 to it. The renderer picks the implementation from `cfg.render.kernel_impl`.
 """
 
-from .ops import (IMPLS, KernelUnavailable, composite, march_rays, query_points, resolve_impl, triplane_sample,
-                  triton_installed, will_use_triton)
+from .ops import (IMPLS, KernelUnavailable, composite, march_rays, preload_triton, query_points, resolve_impl,
+                  triplane_sample, triton_installed, will_use_triton)
 
-__all__ = ["IMPLS", "KernelUnavailable", "composite", "march_rays", "query_points", "resolve_impl",
+__all__ = ["IMPLS", "KernelUnavailable", "composite", "march_rays", "preload_triton", "query_points", "resolve_impl",
            "triplane_sample", "triton_installed", "will_use_triton"]

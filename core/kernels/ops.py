@@ -72,6 +72,18 @@ def resolve_impl(impl: str, op: str, *tensors: torch.Tensor) -> str:
     return "triton"
 
 
+def preload_triton(device: torch.device | str) -> bool:
+    """Import triton now when `device` is CUDA and it is installed (True when it did).
+
+    Call this before any OpenGL/EGL context is created: importing Triton after a Mesa/llvmpipe GL
+    context exists crashes the process (their LLVM symbols clash). CPU devices never import it.
+    """
+    if torch.device(device).type != "cuda" or not triton_installed():
+        return False
+    import triton  # noqa: F401
+    return True
+
+
 def _triton():
     from . import triton_ops  # imports triton: only ever reached for a Triton dispatch
     return triton_ops
