@@ -69,17 +69,21 @@ def triplane_sample(planes: torch.Tensor, points: torch.Tensor, cube_scale: floa
     uv = plane_coords(points, cube_scale)  # [B, N, 3, 2]
     fx = (uv[..., 0] + 1) * (0.5 * (w - 1))  # [B, N, 3] texel units
     fy = (uv[..., 1] + 1) * (0.5 * (h - 1))
-    x0, y0 = fx.detach().floor(), fy.detach().floor()
-    ax, ay = fx - x0, fy - y0  # the gradient to the points flows through these
-    x0, y0 = x0.long(), y0.long()
-    xs = torch.stack([x0, x0 + 1, x0, x0 + 1], dim=-1)  # [B, N, 3, 4] corners 00, 10, 01, 11
-    ys = torch.stack([y0, y0, y0 + 1, y0 + 1], dim=-1)
-    wts = torch.stack([(1 - ax) * (1 - ay), ax * (1 - ay), (1 - ax) * ay, ax * ay], dim=-1) / k
-    inside = (xs >= 0) & (xs < w) & (ys >= 0) & (ys < h)
-    base = (torch.arange(b, device=points.device)[:, None, None, None] * k
-            + torch.arange(k, device=points.device)[None, None, :, None]) * (h * w)
-    idx = torch.where(inside, base + ys * w + xs, torch.zeros_like(xs))
-    wts = torch.where(inside, wts, torch.zeros_like(wts))
+    x0f, y0f = fx.detach().floor(), fy.detach().floor()
+    ax, ay = fx - x0f, fy - y0f  # the gradient to the points flows through these
+    # per-axis weights, zero for a corner outside the plane (its index is then clamped to a valid one)
+    wx0 = (1 - ax) * ((x0f >= 0) & (x0f <= w - 1))
+    wx1 = ax * ((x0f >= -1) & (x0f <= w - 2))
+    wy0 = (1 - ay) * ((y0f >= 0) & (y0f <= h - 1)) * (1 / k)  # the mean over planes folded in
+    wy1 = ay * ((y0f >= -1) & (y0f <= h - 2)) * (1 / k)
+    x0 = x0f.clamp(-1, w - 1).to(torch.int32)
+    y0 = y0f.clamp(-1, h - 1).to(torch.int32)
+    cx0, cx1 = x0.clamp(min=0), (x0 + 1).clamp(max=w - 1)
+    base = torch.arange(0, b * k * h * w, h * w, device=points.device, dtype=torch.int32).reshape(b, 1, k)
+    row0 = y0.clamp(min=0) * w + base  # [B, N, 3] first texel of the corner rows in the table
+    row1 = (y0 + 1).clamp(max=h - 1) * w + base
+    idx = torch.stack([row0 + cx0, row0 + cx1, row1 + cx0, row1 + cx1], dim=-1)  # [B, N, 3, 4]
+    wts = torch.stack([wx0 * wy0, wx1 * wy0, wx0 * wy1, wx1 * wy1], dim=-1)
     feats = F.embedding_bag(idx.reshape(b * n, 4 * k), plane_table(planes), mode="sum",
                             per_sample_weights=wts.reshape(b * n, 4 * k))  # [B * N, C]
     return feats.reshape(b, n, c).to(out_dtype)
