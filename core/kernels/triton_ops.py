@@ -25,7 +25,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .reference import FAR_DELTA_OPAQUE, FAR_DELTA_OPEN, LRELU_SLOPE, depth_from
+from .reference import FAR_DELTA_OPAQUE, FAR_DELTA_OPEN, depth_from
 
 INTERPRET = __import__("os").environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 BLOCK_POINTS = 16 if INTERPRET else 64
@@ -94,7 +94,7 @@ def _mlp(feats, w0_ptr, b0_ptr, w1_ptr, b1_ptr, C, HD, offs_c, cmask,
     w0t = tl.load(w0_ptr + offs_h[None, :] * C + offs_c[:, None], mask=cmask[:, None] & hmask[None, :], other=0.0)
     hidden = tl.dot(feats, w0t, input_precision="ieee")
     hidden += tl.load(b0_ptr + offs_h, mask=hmask, other=0.0)[None, :]
-    hidden = tl.where(hidden >= 0, hidden, hidden * 0.2)
+    hidden = tl.where(hidden >= 0, hidden, hidden * 0.2)  # reference.LRELU_SLOPE
     offs_o = tl.arange(0, OUT_PAD)
     omask = offs_o < 4
     w1t = tl.load(w1_ptr + offs_o[None, :] * HD + offs_h[:, None], mask=hmask[:, None] & omask[None, :], other=0.0)
@@ -497,4 +497,4 @@ def march_rays(planes, origins, dirs, t, cube_scale, params, density_shift, far_
             "depth_raw": depth_raw, "weights": weights}
 
 
-__all__ = ["triplane_sample", "composite", "query_points", "march_rays", "LRELU_SLOPE"]
+__all__ = ["triplane_sample", "composite", "query_points", "march_rays"]
