@@ -158,8 +158,8 @@ def _plane_bwd(plane_ptr, gplane_ptr, u, v, g, H, W, C, offs_c, cmask, mask, NEE
             dy = corner // 2
             xi = x0 + dx
             yi = y0 + dy
-            wx = ax if dx == 1 else 1 - ax
-            wy = ay if dy == 1 else 1 - ay
+            wx = ax * dx + (1 - ax) * (1 - dx)  # dx, dy are compile-time 0 or 1
+            wy = ay * dy + (1 - ay) * (1 - dy)
             ok = mask & (xi >= 0) & (xi < W) & (yi >= 0) & (yi < H)
             idx = (yi.to(tl.int64) * W + xi) * C
             tl.atomic_add(gplane_ptr + idx[:, None] + offs_c[None, :], g * (wx * wy)[:, None],
