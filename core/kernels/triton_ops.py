@@ -214,13 +214,16 @@ class _TriplaneSample(torch.autograd.Function):
         if n > 0:
             _triplane_fwd[(triton.cdiv(n, BLOCK_POINTS), b)](pcl, pts, out, n, h, w, c, float(cube_scale),
                                                             BLOCK=BLOCK_POINTS, BLOCK_C=_p2(c, 16))
-        ctx.save_for_backward(pcl, pts)
+        # keep the caller's planes (alive in the graph anyway), not the channels-last copy: the
+        # backward rebuilds that copy for the moment it runs
+        ctx.save_for_backward(planes, pts)
         ctx.meta = (cube_scale, planes.dtype, points.dtype)
         return out.to(planes.dtype)
 
     @staticmethod
     def backward(ctx, grad):
-        pcl, pts = ctx.saved_tensors
+        planes, pts = ctx.saved_tensors
+        pcl = _channels_last(planes)
         cube_scale, planes_dtype, points_dtype = ctx.meta
         b, _, h, w, c = pcl.shape
         n = pts.shape[1]
