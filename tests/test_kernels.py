@@ -45,11 +45,14 @@ def test_triton_kernels_match_reference_under_interpreter():
 
 @needs_triton
 def test_selftest_detects_a_wrong_kernel():
-    """The comparison can fail: a kernel fed a wrong cube scale is caught."""
+    """The comparison can fail: a kernel fed a wrong cube scale is caught, by the selftest and by the
+    check that "auto" runs before it trusts a kernel on a device."""
     code = ("import sys, torch; from core.kernels import ops, selftest, triton_ops as t;"
             "orig = t.triplane_sample;"
             "t.triplane_sample = lambda p, q, s: orig(p, q, s * 1.01);"
             "selftest.SIZES['tiny']['triplane'] = [(1, 4, 5, 7, 20)];"
+            "assert not ops.verify_triton('triplane_sample', 'cpu');"
+            "assert ops.verify_triton('composite', 'cpu');"
             "sys.exit(selftest.main(['--only', 'triplane']))")
     env = dict(os.environ, TRITON_INTERPRET="1", OMP_NUM_THREADS="1")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,

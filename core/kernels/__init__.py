@@ -13,8 +13,9 @@ No op has a double backward in the Triton path (R1 is taken on D, not G). `compo
 Every op is called as `op(..., impl="auto"|"reference"|"triton")` (see `ops.py`): "reference" is
 the PyTorch code in `reference.py`, which is what the renderer always ran and the ground truth of
 the tests; "triton" runs `triton_ops.py` (CUDA, or the interpreter under TRITON_INTERPRET=1) and
-raises `KernelUnavailable` elsewhere; "auto" picks Triton for CUDA tensors and otherwise the
-reference, saying so once in the log. Planes may be fp32, fp16 or bf16 (fp64 on the reference);
+raises `KernelUnavailable` elsewhere; "auto" picks Triton for CUDA tensors once the op's kernel has
+passed a tiny check against the reference on that device (`ops.verify_triton`, run once per op and
+device), and otherwise the reference, saying so once in the log. Planes may be fp32, fp16 or bf16 (fp64 on the reference);
 the kernels accumulate in fp32. Nothing in this package imports Triton until a call is dispatched
 to it. The renderer picks the implementation from `cfg.render.kernel_impl`.
 """

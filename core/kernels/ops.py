@@ -2,7 +2,8 @@
 
 impl: "reference" (pure PyTorch, `core.kernels.reference`), "triton" (the fused kernels; CUDA
 tensors, or any device under TRITON_INTERPRET=1; anything else raises KernelUnavailable), or
-"auto" (Triton for CUDA tensors when it is installed, else the reference, logged once per reason).
+"auto" (Triton for CUDA tensors when it is installed and the op's kernel has passed a one-time check
+against the reference on that device, else the reference, logged once per reason).
 
 Triton is imported lazily, only when a call is actually dispatched to it: CPU-only code paths
 never import it (importing Triton after a Mesa/llvmpipe GL context exists crashes the process).
@@ -69,7 +70,28 @@ def resolve_impl(impl: str, op: str, *tensors: torch.Tensor) -> str:
         _log_once(logging.WARNING, f"core.kernels: triton is not installed; {op} on CUDA falls back to the "
                                    "PyTorch reference (slower)")
         return "reference"
-    return "triton"
+    return "triton" if verify_triton(op, tensors[0].device) else "reference"
+
+
+_verified: dict[tuple[str, str], bool] = {}
+
+
+def verify_triton(op: str, device: torch.device | str) -> bool:
+    """Whether the Triton kernel of `op` compiles and matches the reference on `device` (checked once
+    per op and device on a tiny case, forward and backward). "auto" uses Triton only when it does, and
+    logs a warning with the reason when it does not; impl="triton" never asks."""
+    key = (op, str(device))
+    if key not in _verified:
+        from . import selftest
+        try:
+            ok, why = selftest.quick(op, device)
+        except Exception as e:  # noqa: BLE001 -- a compile or launch failure means: not on this device
+            ok, why = False, f"{type(e).__name__}: {str(e).strip()[:200]}"
+        if not ok:
+            _log_once(logging.WARNING, f"core.kernels: the Triton {op} kernel failed its check on {device} ({why}); "
+                                       "'auto' uses the PyTorch reference for it")
+        _verified[key] = ok
+    return _verified[key]
 
 
 def preload_triton(device: torch.device | str) -> bool:
@@ -183,6 +205,6 @@ def _no_grad_for_triton(op: str, *tensors: torch.Tensor) -> None:
                          "or use impl='reference' (or triplane_sample + the decoder, which have backward)")
 
 
-def will_use_triton(impl: str, *tensors: torch.Tensor) -> bool:
-    """Whether `impl` resolves to Triton for these tensors (logs the 'auto' fallback like an op would)."""
-    return resolve_impl(impl, "render", *tensors) == "triton"
+def will_use_triton(impl: str, *tensors: torch.Tensor, op: str = "march_rays") -> bool:
+    """Whether `impl` resolves to Triton for `op` on these tensors (logs an "auto" fallback like the op)."""
+    return resolve_impl(impl, op, *tensors) == "triton"

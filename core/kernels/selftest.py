@@ -21,6 +21,7 @@ from . import ops
 
 TOL = {torch.float32: (1e-4, 1e-4, 1e-3), torch.float16: (2e-3, 2e-3, 2e-2), torch.bfloat16: (1e-2, 1e-2, 5e-2)}
 _results: list[dict] = []
+_verbose = True
 
 
 def check(name: str, got: torch.Tensor, want: torch.Tensor, rel: float, atol: float, rtol: float) -> dict:
@@ -37,7 +38,8 @@ def check(name: str, got: torch.Tensor, want: torch.Tensor, rel: float, atol: fl
     ok = finite and rel_l2 <= rel and cos >= 0.999 and excess <= 0
     r = {"name": name, "ok": ok, "rel_l2": rel_l2, "cosine": cos, "max_excess": excess}
     _results.append(r)
-    print(json.dumps(r), flush=True)
+    if _verbose:
+        print(json.dumps(r), flush=True)
     return r
 
 
@@ -161,6 +163,29 @@ SIZES = {
         march=[(1, 65536, 96, 32, 64, 256)],
     ),
 }
+
+
+QUICK = {"triplane_sample": ("triplane", test_triplane), "composite": ("composite", test_composite),
+         "query_points": ("query", test_query), "march_rays": ("march", test_march)}
+
+
+def quick(op: str, device: torch.device | str) -> tuple[bool, str]:
+    """Run the first tiny case of `op` (Triton vs reference, fp32) silently: (all passed, first failure)."""
+    global _verbose
+    key, fn = QUICK[op]
+    shape = SIZES["tiny"][key][0]
+    start, _verbose = len(_results), False
+    try:
+        with torch.enable_grad():
+            gen = torch.Generator().manual_seed(0)
+            if key in ("triplane", "query", "march"):
+                fn(torch.device(device), [shape], [torch.float32], gen)
+            else:
+                fn(torch.device(device), [shape], gen)
+    finally:
+        _verbose = True
+    bad = [r["name"] for r in _results[start:] if not r["ok"]]
+    return not bad, (bad[0] if bad else "")
 
 
 def main(argv: list[str] | None = None) -> int:
