@@ -132,7 +132,7 @@ def test_query(device, shapes, dtypes, gen):
 def test_march(device, shapes, dtypes, gen):
     for (b, r, s, c, hd, h) in shapes:
         for dtype in dtypes:
-            for stop in (0.0, 0.01):
+            for stop, shift in ((0.0, 0.0), (0.01, 0.0), (0.01, 30.0)):  # shift 30: opaque, rays terminate
                 planes = (torch.randn(b, 3, c, h, h, generator=gen) * 2).to(device, dtype)
                 origins = torch.randn(b, r, 3, generator=gen)
                 origins = (origins / origins.norm(dim=-1, keepdim=True)).to(device)
@@ -141,12 +141,12 @@ def test_march(device, shapes, dtypes, gen):
                 t = torch.sort(torch.rand(b, r, s, generator=gen), dim=-1).values.to(device) * 0.5 + 0.75
                 params = _params(c, hd, device, gen)
                 rel, atol, rtol = TOL[dtype]
-                got = ops.march_rays(planes, origins, dirs, t, 0.25, params, 0.0, True, stop, impl="triton")
-                want = ops.march_rays(planes.float(), origins, dirs, t, 0.25, params, 0.0, True, stop,
+                got = ops.march_rays(planes, origins, dirs, t, 0.25, params, shift, True, stop, impl="triton")
+                want = ops.march_rays(planes.float(), origins, dirs, t, 0.25, params, shift, True, stop,
                                       impl="reference")
                 for k in ("rgb", "opacity", "depth", "weights"):
-                    check(f"march_rays {dtype} B{b} R{r} S{s} C{c} Hd{hd} {h}x{h} stop={stop} {k}", got[k], want[k],
-                          max(rel, 1e-4), max(atol, 1e-4), max(rtol, 1e-3))
+                    name = f"march_rays {dtype} B{b} R{r} S{s} C{c} Hd{hd} {h}x{h} stop={stop} shift={shift} {k}"
+                    check(name, got[k], want[k], max(rel, 1e-4), max(atol, 1e-4), max(rtol, 1e-3))
 
 
 SIZES = {

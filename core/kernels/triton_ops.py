@@ -15,8 +15,8 @@ from 4 to 16 columns.
       v_i = <dL/drgb, c_i> + dL/dopacity + dL/ddepth_raw * t_i.
   query_points: sample + MLP + softplus per block of points (inference).
   march_rays: one program per block of rays: points, sample, MLP, softplus and compositing with
-      early termination (dead rays skip their memory reads), nothing per sample written but the
-      weights (inference).
+      early termination (dead rays skip their memory reads; the block stops once all its rays are
+      dead), nothing per sample written but the weights (inference).
 """
 
 from __future__ import annotations
@@ -85,22 +85,26 @@ def _triplane(planes_ptr, b, x, y, z, H, W, C, offs_c, cmask, mask):
 
 
 @triton.jit
-def _mlp(feats, w0_ptr, b0_ptr, w1_ptr, b1_ptr, C, HD, offs_c, cmask,
-         BLOCK_H: tl.constexpr, OUT_PAD: tl.constexpr):
-    """feats [BLOCK, BLOCK_C] -> raw [BLOCK, OUT_PAD] (columns 0..3 used); weights are row-major
-    w0 [HD, C], w1 [4, HD]; padding reads zeros."""
+def _mlp_weights(w0_ptr, b0_ptr, w1_ptr, b1_ptr, C, HD, offs_c, cmask, BLOCK_H: tl.constexpr,
+                 OUT_PAD: tl.constexpr):
+    """Load the decoder (row-major w0 [HD, C], w1 [4, HD]) transposed and zero-padded, once per program."""
     offs_h = tl.arange(0, BLOCK_H)
     hmask = offs_h < HD
     w0t = tl.load(w0_ptr + offs_h[None, :] * C + offs_c[:, None], mask=cmask[:, None] & hmask[None, :], other=0.0)
-    hidden = tl.dot(feats, w0t, input_precision="ieee")
-    hidden += tl.load(b0_ptr + offs_h, mask=hmask, other=0.0)[None, :]
-    hidden = tl.where(hidden >= 0, hidden, hidden * 0.2)  # reference.LRELU_SLOPE
+    b0 = tl.load(b0_ptr + offs_h, mask=hmask, other=0.0)
     offs_o = tl.arange(0, OUT_PAD)
     omask = offs_o < 4
     w1t = tl.load(w1_ptr + offs_o[None, :] * HD + offs_h[:, None], mask=hmask[:, None] & omask[None, :], other=0.0)
-    out = tl.dot(hidden, w1t, input_precision="ieee")
-    out += tl.load(b1_ptr + offs_o, mask=omask, other=0.0)[None, :]
-    return out, offs_o
+    b1 = tl.load(b1_ptr + offs_o, mask=omask, other=0.0)
+    return w0t, b0, w1t, b1, offs_o
+
+
+@triton.jit
+def _mlp(feats, w0t, b0, w1t, b1):
+    """feats [BLOCK, BLOCK_C] -> raw [BLOCK, OUT_PAD] (columns 0..3 used): lrelu(f w0^T + b0) w1^T + b1."""
+    hidden = tl.dot(feats, w0t, input_precision="ieee") + b0[None, :]
+    hidden = tl.where(hidden >= 0, hidden, hidden * 0.2)  # reference.LRELU_SLOPE
+    return tl.dot(hidden, w1t, input_precision="ieee") + b1[None, :]
 
 
 @triton.jit
@@ -403,7 +407,8 @@ def _query_fwd(planes_ptr, pts_ptr, w0_ptr, b0_ptr, w1_ptr, b1_ptr, rgb_ptr, sig
     y = tl.load(p + 1, mask=mask, other=0.0) / scale
     z = tl.load(p + 2, mask=mask, other=0.0) / scale
     f = _triplane(planes_ptr, b, x, y, z, H, W, C, offs_c, cmask, mask)
-    raw, offs_o = _mlp(f, w0_ptr, b0_ptr, w1_ptr, b1_ptr, C, HD, offs_c, cmask, BLOCK_H, OUT_PAD)
+    w0t, b0, w1t, b1, offs_o = _mlp_weights(w0_ptr, b0_ptr, w1_ptr, b1_ptr, C, HD, offs_c, cmask, BLOCK_H, OUT_PAD)
+    raw = _mlp(f, w0t, b0, w1t, b1)
     tl.store(rgb_ptr + row[:, None] * 3 + offs_o[None, :], raw, mask=mask[:, None] & (offs_o[None, :] < 3))
     tl.store(sigma_ptr + row, _softplus(_column(raw, offs_o, 3) + shift), mask=mask)
 
@@ -447,13 +452,17 @@ def _march_fwd(planes_ptr, o_ptr, d_ptr, t_ptr, w0_ptr, b0_ptr, w1_ptr, b1_ptr, 
     dy = tl.load(d_ptr + ray * 3 + 1, mask=mask, other=0.0)
     dz = tl.load(d_ptr + ray * 3 + 2, mask=mask, other=0.0)
     rows = ray * S
+    w0t, b0, w1t, b1, offs_o = _mlp_weights(w0_ptr, b0_ptr, w1_ptr, b1_ptr, C, HD, offs_c, cmask, BLOCK_H, OUT_PAD)
     trans = tl.full([BLOCK], 1.0, tl.float32)
     acc_r = tl.zeros([BLOCK], tl.float32)
     acc_g = tl.zeros([BLOCK], tl.float32)
     acc_b = tl.zeros([BLOCK], tl.float32)
     opacity = tl.zeros([BLOCK], tl.float32)
     depth = tl.zeros([BLOCK], tl.float32)
-    for s in range(0, S):
+    # march until every ray of the block has terminated (weights start zeroed, so skipped ones stay 0)
+    s = tl.zeros([], tl.int32)
+    n_alive = tl.sum(mask.to(tl.int32), axis=0)
+    while (s < S) & (n_alive > 0):
         alive = mask & (trans >= stop)
         ts = tl.load(t_ptr + rows + s, mask=mask, other=0.0)
         has_next = (tl.zeros([BLOCK], tl.int32) + s + 1) < S
@@ -461,7 +470,7 @@ def _march_fwd(planes_ptr, o_ptr, d_ptr, t_ptr, w0_ptr, b0_ptr, w1_ptr, b1_ptr, 
         delta = tl.where(has_next, tn - ts, last_delta)
         f = _triplane(planes_ptr, b, (ox + ts * dx) / scale, (oy + ts * dy) / scale,
                       (oz + ts * dz) / scale, H, W, C, offs_c, cmask, alive)
-        raw, offs_o = _mlp(f, w0_ptr, b0_ptr, w1_ptr, b1_ptr, C, HD, offs_c, cmask, BLOCK_H, OUT_PAD)
+        raw = _mlp(f, w0t, b0, w1t, b1)
         tau = _softplus(_column(raw, offs_o, 3) + shift) * delta
         w = tl.where(alive, trans * _alpha(tau), 0.0)
         acc_r += w * _column(raw, offs_o, 0)
@@ -471,6 +480,8 @@ def _march_fwd(planes_ptr, o_ptr, d_ptr, t_ptr, w0_ptr, b0_ptr, w1_ptr, b1_ptr, 
         depth += w * ts
         tl.store(weights_ptr + rows + s, w, mask=mask)
         trans = trans * tl.exp(-tau)
+        s += 1
+        n_alive = tl.sum((mask & (trans >= stop)).to(tl.int32), axis=0)
     tl.store(rgb_ptr + ray * 3, acc_r, mask=mask)
     tl.store(rgb_ptr + ray * 3 + 1, acc_g, mask=mask)
     tl.store(rgb_ptr + ray * 3 + 2, acc_b, mask=mask)
@@ -488,7 +499,7 @@ def march_rays(planes, origins, dirs, t, cube_scale, params, density_shift, far_
     rgb = torch.empty(b, r, 3, device=dev, dtype=torch.float32)
     opacity = torch.empty(b, r, device=dev, dtype=torch.float32)
     depth_raw = torch.empty_like(opacity)
-    weights = torch.empty(b, r, s, device=dev, dtype=torch.float32)
+    weights = torch.zeros(b, r, s, device=dev, dtype=torch.float32)
     if r > 0 and s > 0:
         _march_fwd[(triton.cdiv(r, BLOCK_RAYS), b)](
             pcl, o, d, tt, w0, b0, w1, b1, rgb, opacity, depth_raw, weights, r, s, h, w, c, hd, float(cube_scale),
