@@ -10,14 +10,23 @@
 No op has a double backward in the Triton path (R1 is taken on D, not G). `composite` with
 `stop_transmittance > 0` is inference-only in both paths.
 
-Every op is called as `op(..., impl="auto"|"reference"|"triton")` (see `ops.py`): "reference" is
-the PyTorch code in `reference.py`, which is what the renderer always ran and the ground truth of
-the tests; "triton" runs `triton_ops.py` (CUDA, or the interpreter under TRITON_INTERPRET=1) and
-raises `KernelUnavailable` elsewhere; "auto" picks Triton for CUDA tensors once the op's kernel has
-passed a tiny check against the reference on that device (`ops.verify_triton`, run once per op and
-device), and otherwise the reference, saying so once in the log. Planes may be fp32, fp16 or bf16 (fp64 on the reference);
-the kernels accumulate in fp32. Nothing in this package imports Triton until a call is dispatched
-to it. The renderer picks the implementation from `cfg.render.kernel_impl`.
+Every op is called as `op(..., impl="auto"|"reference"|"triton")` (see `ops.py`).
+- "reference": the PyTorch code in `reference.py`, the renderer's own math (moved here, one copy)
+  and the ground truth of the tests.
+- "triton": `triton_ops.py` (CUDA, or the interpreter under TRITON_INTERPRET=1); anywhere else it
+  raises `KernelUnavailable`.
+- "auto": Triton for CUDA tensors once the op's kernel has passed a tiny check against the
+  reference on that device (`ops.verify_triton`, once per op and device), else the reference,
+  said once in the log.
+
+Planes may be fp32, fp16 or bf16 (and fp64 on the reference); the kernels accumulate in fp32.
+Nothing in this package imports Triton until a call is dispatched to it.
+
+The renderer picks the implementation from `cfg.render.kernel_impl`:
+- Training (autograd recording): `triplane_sample` + the decoder module + `composite`.
+- Inference renders (viewer, videos) with Triton: `march_rays`, coarse then coarse + fine. The
+  coarse samples are evaluated twice, but no per-sample tensor is materialised.
+- `G.query` without autograd (meshes): `query_points`.
 """
 
 from .ops import (IMPLS, KernelUnavailable, composite, march_rays, preload_triton, query_points, resolve_impl,
