@@ -102,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
+    from core.kernels import preload_triton
+    preload_triton(device)  # before any GL context: Triton imported after Mesa's LLVM crashes the process
+
     try:
         from viewer.runner import display_problem
     except ImportError as e:

@@ -2,6 +2,7 @@
 
     python -m core.bench render [--device auto|cpu|cuda] [--preset demo] [--res 128,256,512]
         [--repeats 3] [--coarse 48] [--fine 48] [--ckpt SPEC]
+    python -m core.bench kernels [--size small|real] [--device auto|cpu|cuda] [--repeats 3] [--no-compile]
 
 render: one frame (batch 1, the prior's mean camera) from CACHED tri-planes -- mapping and
 synthesis run once, outside the timing; only G.render (rays, tri-plane sampling, decoder MLP,
@@ -10,6 +11,8 @@ timed renders; reports the median ms per frame, points/s = R*R*(coarse+fine)/sec
 memory: on CUDA torch.cuda.max_memory_allocated (reset per resolution; includes weights and
 planes); on CPU the peak process RSS (sampled every ~5 ms from /proc/self/statm during the warm-up
 and timed renders) minus the RSS just before them.
+
+kernels: each render op of core.kernels per implementation; see core/kernels/bench.py.
 """
 
 from __future__ import annotations
@@ -148,7 +151,21 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--coarse", type=int, default=48, help="coarse samples per ray (default 48)")
     r.add_argument("--fine", type=int, default=48, help="importance samples per ray (default 48)")
     r.set_defaults(func=bench_render)
+    k = sub.add_parser("kernels", help="time the render ops (core.kernels): reference, torch.compile, triton")
+    k.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    k.add_argument("--size", default="small", choices=["small", "real"],
+                   help="small: one 64^2-plane item, 1024 rays x 96 samples; real: a training batch and a 512^2 frame")
+    k.add_argument("--repeats", type=int, default=3, help="timed calls per row (default 3)")
+    k.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")
+    k.set_defaults(func=_bench_kernels)
     return p
+
+
+def _bench_kernels(args: argparse.Namespace) -> int:
+    from .kernels.bench import bench_kernels
+    if args.repeats < 1:
+        raise UserError("--repeats must be >= 1")
+    return bench_kernels(args)
 
 
 def main(argv: list[str] | None = None) -> int:

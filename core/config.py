@@ -69,6 +69,17 @@ class RenderConfig:
         "Reference behaviour: the last sample's interval is 1e10 long, so every ray becomes opaque at "
         "the far bound. False: the last interval is 1e-3 and the background shows through.",
     )
+    kernel_impl: str = doc(
+        "auto",
+        "Render ops (core.kernels): 'auto' = the fused Triton kernels for CUDA tensors when triton is "
+        "installed, else the PyTorch reference (said once in the log); 'reference' = always PyTorch "
+        "(the ground truth); 'triton' = always Triton (an error where it cannot run).",
+    )
+    stop_transmittance: float = doc(
+        0.0,
+        "Inference only: stop marching a ray once its transmittance falls below this (early ray "
+        "termination; 0 = off, e.g. 1e-3 for the viewer). Never applied while gradients are recorded.",
+    )
     chunk_rays: int = doc(0, "Rays rendered per chunk at inference (bounds peak memory); 0 = by device: "
                              "1024 on CPU (fewer allocations, measured fastest), 65536 on GPU.")
 

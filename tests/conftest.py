@@ -1,3 +1,10 @@
+# Import Triton (when installed) before anything can create an OpenGL/EGL context: importing it
+# after Mesa/llvmpipe has loaded its LLVM crashes the process (seen in CI as exit 139).
+try:
+    import triton  # noqa: F401
+except ImportError:
+    pass
+
 import pytest
 import torch
 

@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .. import kernels
 from ..cameras import Cameras, from_config, pose_cond_vector, to_angles
 from ..config import ModelConfig
 from ..render.rays import Patch, make_rays
@@ -84,14 +85,23 @@ class TriPlaneGenerator(nn.Module):
 
     def decode(self, planes: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
         """planes [B, 3, C, H, W], points [B, N, 3] -> raw outputs [B, N, 4] (rgb, density before activation)."""
-        feats = sample_triplanes(planes, points, self.cfg.generator.cube_scale)
+        feats = sample_triplanes(planes, points, self.cfg.generator.cube_scale, impl=self.cfg.render.kernel_impl)
         return self.decoder(feats)
+
+    def _records_grad(self, *tensors: torch.Tensor) -> bool:
+        """Whether autograd is recording through these tensors or the decoder (training, normals)."""
+        return torch.is_grad_enabled() and (any(t.requires_grad for t in tensors)
+                                            or any(p.requires_grad for p in self.decoder.parameters()))
 
     def query(self, planes: torch.Tensor, points: torch.Tensor, density_noise: float = 0.0
               ) -> tuple[torch.Tensor, torch.Tensor]:
         """points [B, N, 3] -> rgb [B, N, 3] (raw, [-1, 1] image range), sigma [B, N] = softplus(raw + shift)."""
+        g = self.cfg.generator
+        if density_noise <= 0 and not self._records_grad(planes, points):  # inference: the fused op
+            return kernels.query_points(planes, points, g.cube_scale, self.decoder.params(), g.density_shift,
+                                        impl=self.cfg.render.kernel_impl)
         raw = self.decode(planes, points)
-        density = raw[..., 3] + self.cfg.generator.density_shift
+        density = raw[..., 3] + g.density_shift
         if density_noise > 0:
             density = density + density_noise * torch.randn_like(density)
         return raw[..., :3], F.softplus(density)
@@ -126,10 +136,21 @@ class TriPlaneGenerator(nn.Module):
         def field(points):
             return self.query(planes, points, density_noise)
 
+        march = None
+        inference = not self._records_grad(planes)
+        if inference and density_noise <= 0 and kernels.will_use_triton(rc.kernel_impl, planes):
+            g, params = self.cfg.generator, self.decoder.params()
+
+            def march(o, d, t):  # the fused per-ray kernel (inference)
+                return kernels.march_rays(planes, o, d, t, g.cube_scale, params, g.density_shift, rc.far_opaque,
+                                          rc.stop_transmittance, impl=rc.kernel_impl)
+
         out = render_rays_chunked(field, origins, dirs, cams.near, cams.far, chunk_rays,
                                   num_coarse=num_coarse or rc.num_coarse,
                                   num_fine=rc.num_fine if num_fine is None else num_fine,
-                                  far_opaque=rc.far_opaque, deterministic=deterministic, generator=generator)
+                                  far_opaque=rc.far_opaque, deterministic=deterministic, generator=generator,
+                                  composite_impl=rc.kernel_impl,
+                                  stop_transmittance=rc.stop_transmittance if inference else 0.0, march=march)
         bg = background_color(rc.background if background is None else background, planes.device, planes.dtype)
         b = planes.shape[0]
         image = out["rgb"] + (1 - out["opacity"][..., None]) * bg

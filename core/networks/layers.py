@@ -33,11 +33,15 @@ class FullyConnected(nn.Module):
         self.weight_gain = lr_mult / math.sqrt(in_features)
         self.bias_gain = lr_mult
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def effective(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(W, b) with the gains folded in: forward(x) = act(x W^T + b)."""
         w_gain, b_gain = self.weight_gain, self.bias_gain
         if self.activation == "lrelu":  # lrelu(y) * g == lrelu(y * g) for g > 0: fold the gain into W and b
             w_gain, b_gain = w_gain * SQRT2, b_gain * SQRT2
-        x = F.linear(x, self.weight * w_gain, self.bias * b_gain)
+        return self.weight * w_gain, self.bias * b_gain
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.linear(x, *self.effective())
         if self.activation == "lrelu":
             x = F.leaky_relu(x, 0.2)
         return x

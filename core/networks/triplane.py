@@ -10,23 +10,20 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
+from .. import kernels
 from .layers import FullyConnected
 
-def sample_triplanes(planes: torch.Tensor, points: torch.Tensor, cube_scale: float) -> torch.Tensor:
+
+def sample_triplanes(planes: torch.Tensor, points: torch.Tensor, cube_scale: float,
+                     impl: str = "reference") -> torch.Tensor:
     """planes [B, 3, C, H, W], points [B, N, 3] (world) -> features [B, N, C] (mean over planes).
 
     Plane k is indexed by two point coordinates, the first along its width and the second along
-    its height: plane 0 by (x, y), plane 1 by (x, z), plane 2 by (y, z).
+    its height: plane 0 by (x, y), plane 1 by (x, z), plane 2 by (y, z). The math lives in
+    `core.kernels` (reference: `core.kernels.reference.triplane_sample`).
     """
-    b, n_planes, c, h, w = planes.shape
-    x = points / cube_scale  # [B, N, 3]
-    coords = torch.stack([x[..., :2], x[..., 0::2], x[..., 1:]], dim=1)  # [B, 3, N, 2]: xy, xz, yz
-    feats = F.grid_sample(planes.reshape(b * n_planes, c, h, w), coords.reshape(b * n_planes, 1, -1, 2),
-                          mode="bilinear", padding_mode="zeros", align_corners=True)  # [B*3, C, 1, N]
-    mean = feats.reshape(b, n_planes, c, -1).mean(1)  # [B, C, N]
-    return mean.transpose(1, 2).contiguous()  # [B, N, C]: contiguous, so the decoder runs one matmul
+    return kernels.triplane_sample(planes, points, cube_scale, impl=impl)
 
 
 class TriPlaneDecoder(nn.Module):
@@ -38,3 +35,8 @@ class TriPlaneDecoder(nn.Module):
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
         """[..., C] -> [..., 4] (raw rgb, raw density)."""
         return self.fc1(self.fc0(feats))
+
+    def params(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(w0 [Hd, C], b0 [Hd], w1 [4, Hd], b1 [4]) with the gains folded in, for `core.kernels`:
+        forward(x) == lrelu(x w0^T + b0, 0.2) w1^T + b1."""
+        return (*self.fc0.effective(), *self.fc1.effective())

@@ -14,6 +14,8 @@ from .compositing import composite
 from .sampling import importance, stratified
 
 Field = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+# (origins [B, R, 3], dirs [B, R, 3], depths [B, R, S]) -> composite()'s outputs, weights included
+March = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], dict]
 
 
 def _eval_field(field: Field, origins: torch.Tensor, dirs: torch.Tensor, t: torch.Tensor):
@@ -24,29 +26,40 @@ def _eval_field(field: Field, origins: torch.Tensor, dirs: torch.Tensor, t: torc
     return rgb.reshape(b, r, s, -1), sigma.reshape(b, r, s)
 
 
-def render_rays(field: Field, origins: torch.Tensor, dirs: torch.Tensor, near: torch.Tensor, far: torch.Tensor,
-                num_coarse: int, num_fine: int, far_opaque: bool, deterministic: bool,
-                generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+def render_rays(field: Field | None, origins: torch.Tensor, dirs: torch.Tensor, near: torch.Tensor,
+                far: torch.Tensor, num_coarse: int, num_fine: int, far_opaque: bool, deterministic: bool,
+                generator: torch.Generator | None = None, composite_impl: str = "reference",
+                stop_transmittance: float = 0.0, march: March | None = None) -> dict[str, torch.Tensor]:
     """origins, dirs [B, R, 3] (unit dirs), near, far [B] -> rgb [B, R, C], opacity/depth/depth_raw [B, R].
 
     One network for both passes: the coarse samples and the importance samples drawn from their
     weights are merged, sorted and composited together (num_coarse + num_fine samples per ray).
+    composite_impl and stop_transmittance go to `core.kernels.composite`. With `march` (a fused
+    points -> field -> compositing op, inference) the field is not called: the coarse pass marches
+    the coarse depths for their weights, the fine pass marches all merged depths again (so the
+    coarse samples are evaluated twice, and no per-sample tensor is ever materialised).
     """
     b, r, _ = origins.shape
     near_r = near[:, None].expand(b, r)
     far_r = far[:, None].expand(b, r)
     t = stratified(near_r, far_r, num_coarse, deterministic, generator)  # [B, R, Nc]
+    if march is not None:
+        out = march(origins, dirs, t)
+        if num_fine > 0:
+            t_f = importance(t, out["weights"], num_fine, deterministic, generator)  # [B, R, Nf]
+            out = march(origins, dirs, torch.sort(torch.cat([t, t_f], dim=-1), dim=-1).values)
+        return {k: v for k, v in out.items() if k != "weights"}
     rgb, sigma = _eval_field(field, origins, dirs, t)
     if num_fine > 0:
         with torch.no_grad():
-            w = composite(rgb[..., :0], sigma, t, far_opaque)["weights"]
+            w = composite(rgb[..., :0], sigma, t, far_opaque, stop_transmittance, impl=composite_impl)["weights"]
         t_f = importance(t, w, num_fine, deterministic, generator)  # [B, R, Nf]
         rgb_f, sigma_f = _eval_field(field, origins, dirs, t_f)
         t = torch.cat([t, t_f], dim=-1)
         t, order = torch.sort(t, dim=-1)
         rgb = torch.cat([rgb, rgb_f], dim=-2).gather(-2, order[..., None].expand(-1, -1, -1, rgb.shape[-1]))
         sigma = torch.cat([sigma, sigma_f], dim=-1).gather(-1, order)
-    out = composite(rgb, sigma, t, far_opaque)
+    out = composite(rgb, sigma, t, far_opaque, stop_transmittance, impl=composite_impl)
     del out["weights"]
     return out
 

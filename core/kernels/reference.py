@@ -1,0 +1,159 @@
+"""Pure-PyTorch references of the render ops: the ground truth, and the code the renderer runs on CPU.
+
+Nothing here imports Triton. These functions do no argument checking (the public wrappers in
+`core.kernels.ops` do) and are differentiable by autograd wherever their inputs are.
+
+Tri-plane lookup. A world point p is divided by cube_scale and projected onto the xy, xz and yz
+planes; plane k is indexed by (u, v) = its two coordinates, u along the width and v along the
+height, with align_corners=True (u = -1 and u = 1 are the outer texel centres) and zeros outside.
+Instead of three grid_sample calls, the four corner texels of each plane are gathered from one
+channels-last table [B * 3 * H * W, C] with `embedding_bag(mode="sum", per_sample_weights=...)`:
+12 (index, weight) pairs per point, the weights being the bilinear weights / 3 (zero for corners
+outside the plane). That is the bilinear formula itself, one fused gather-and-sum, and it measured
+faster than grid_sample on CPU (docs/benchmarks.md). Gradients reach the planes (through the
+table) and the points (through the weights).
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import torch
+import torch.nn.functional as F
+
+FAR_DELTA_OPAQUE = 1e10
+FAR_DELTA_OPEN = 1e-3
+LRELU_SLOPE = 0.2
+
+# (weak reference to the planes, their version, their table): the last table built without autograd.
+_LAST_TABLE: tuple = (None, -1, None)
+
+
+def plane_table(planes: torch.Tensor) -> torch.Tensor:
+    """planes [B, 3, C, H, W] -> channels-last feature table [B * 3 * H * W, C].
+
+    Built once per planes tensor that does not require grad (the viewer renders a frame in many
+    chunks from the same cached planes; an in-place change bumps the version and rebuilds it);
+    rebuilt every call for a leaf of autograd (whose .data may be edited behind the version counter).
+    """
+    b, k, c, h, w = planes.shape
+    if planes.requires_grad:
+        return planes.permute(0, 1, 3, 4, 2).reshape(b * k * h * w, c)
+    global _LAST_TABLE
+    ref, version, table = _LAST_TABLE
+    if ref is not None and ref() is planes and version == planes._version:
+        return table
+    table = planes.detach().permute(0, 1, 3, 4, 2).reshape(b * k * h * w, c).contiguous()
+    _LAST_TABLE = (weakref.ref(planes), planes._version, table)
+    return table
+
+
+def plane_coords(points: torch.Tensor, cube_scale: float) -> torch.Tensor:
+    """points [B, N, 3] (world) -> normalised plane coordinates [B, N, 3, 2]: (x, y), (x, z), (y, z)."""
+    x = points / cube_scale
+    return torch.stack([x[..., :2], x[..., 0::2], x[..., 1:]], dim=-2)
+
+
+def triplane_sample(planes: torch.Tensor, points: torch.Tensor, cube_scale: float) -> torch.Tensor:
+    """planes [B, 3, C, H, W], points [B, N, 3] -> features [B, N, C], the mean over the three planes.
+
+    Computed in the planes' dtype when it is fp32/fp64; fp16/bf16 planes are sampled in fp32 and
+    the result cast back.
+    """
+    out_dtype = planes.dtype
+    if planes.dtype in (torch.float16, torch.bfloat16):
+        planes = planes.float()
+    points = points.to(planes.dtype)
+    b, k, c, h, w = planes.shape
+    n = points.shape[1]
+    uv = plane_coords(points, cube_scale)  # [B, N, 3, 2]
+    fx = (uv[..., 0] + 1) * (0.5 * (w - 1))  # [B, N, 3] texel units
+    fy = (uv[..., 1] + 1) * (0.5 * (h - 1))
+    x0f, y0f = fx.detach().floor(), fy.detach().floor()
+    ax, ay = fx - x0f, fy - y0f  # the gradient to the points flows through these
+    # per-axis weights, zero for a corner outside the plane (its index is then clamped to a valid one)
+    wx0 = (1 - ax) * ((x0f >= 0) & (x0f <= w - 1))
+    wx1 = ax * ((x0f >= -1) & (x0f <= w - 2))
+    wy0 = (1 - ay) * ((y0f >= 0) & (y0f <= h - 1)) * (1 / k)  # the mean over planes folded in
+    wy1 = ay * ((y0f >= -1) & (y0f <= h - 2)) * (1 / k)
+    x0 = x0f.clamp(-1, w - 1).to(torch.int32)
+    y0 = y0f.clamp(-1, h - 1).to(torch.int32)
+    cx0, cx1 = x0.clamp(min=0), (x0 + 1).clamp(max=w - 1)
+    base = torch.arange(0, b * k * h * w, h * w, device=points.device, dtype=torch.int32).reshape(b, 1, k)
+    row0 = y0.clamp(min=0) * w + base  # [B, N, 3] first texel of the corner rows in the table
+    row1 = (y0 + 1).clamp(max=h - 1) * w + base
+    idx = torch.stack([row0 + cx0, row0 + cx1, row1 + cx0, row1 + cx1], dim=-1)  # [B, N, 3, 4]
+    wts = torch.stack([wx0 * wy0, wx1 * wy0, wx0 * wy1, wx1 * wy1], dim=-1)
+    feats = F.embedding_bag(idx.reshape(b * n, 4 * k), plane_table(planes), mode="sum",
+                            per_sample_weights=wts.reshape(b * n, 4 * k))  # [B * N, C]
+    return feats.reshape(b, n, c).to(out_dtype)
+
+
+def decoder_mlp(feats: torch.Tensor, params: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """feats [..., C] -> raw [..., 4]. params = (w0 [Hd, C], b0 [Hd], w1 [4, Hd], b1 [4]) with the
+    equalised-lr gains already folded in (`TriPlaneDecoder.params()`): lrelu(x w0^T + b0) w1^T + b1."""
+    w0, b0, w1, b1 = params
+    hidden = F.leaky_relu(F.linear(feats, w0, b0), LRELU_SLOPE)
+    return F.linear(hidden, w1, b1)
+
+
+def density(raw_sigma: torch.Tensor, shift: float) -> torch.Tensor:
+    """The density activation: softplus(raw + shift)."""
+    return F.softplus(raw_sigma + shift)
+
+
+def query_points(planes: torch.Tensor, points: torch.Tensor, cube_scale: float, params: tuple[torch.Tensor, ...],
+                 density_shift: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """points [B, N, 3] -> rgb [B, N, 3] (raw), sigma [B, N], in fp32 (or fp64 for fp64 inputs)."""
+    feats = triplane_sample(planes, points, cube_scale)
+    if feats.dtype in (torch.float16, torch.bfloat16):
+        feats = feats.float()
+    raw = decoder_mlp(feats, tuple(p.to(feats.dtype) for p in params))
+    return raw[..., :3], density(raw[..., 3], density_shift)
+
+
+def composite(rgb: torch.Tensor, sigma: torch.Tensor, t: torch.Tensor, far_opaque: bool,
+              stop_transmittance: float = 0.0) -> dict[str, torch.Tensor]:
+    """Front-to-back compositing: rgb [..., S, C], sigma [..., S] >= 0, t [..., S] ascending ->
+
+    rgb [..., C] (sum of w * c), opacity [...] (sum of w), depth [...] (sum of w * t / opacity, the
+    far bound where nothing is hit), depth_raw [...] (sum of w * t), weights [..., S].
+
+    Transmittance is exp(-cumsum(sigma * delta)) (exclusive). The interval after the last sample is
+    1e10 long when `far_opaque`, else 1e-3. stop_transmittance > 0 (inference): samples reached with
+    a transmittance below it get weight 0 (early ray termination).
+    """
+    last = FAR_DELTA_OPAQUE if far_opaque else FAR_DELTA_OPEN
+    deltas = torch.cat([t[..., 1:] - t[..., :-1], torch.full_like(t[..., :1], last)], dim=-1)
+    tau = sigma * deltas
+    acc = torch.cumsum(tau, dim=-1)
+    trans = torch.exp(-torch.cat([torch.zeros_like(acc[..., :1]), acc[..., :-1]], dim=-1))
+    alpha = -torch.expm1(-tau)
+    weights = trans * alpha
+    if stop_transmittance > 0:
+        weights = torch.where(trans >= stop_transmittance, weights, torch.zeros_like(weights))
+    opacity = weights.sum(-1)
+    depth_raw = (weights * t).sum(-1)
+    out_rgb = (weights[..., None] * rgb).sum(-2)
+    return {"rgb": out_rgb, "opacity": opacity, "depth": depth_from(depth_raw, opacity, t),
+            "depth_raw": depth_raw, "weights": weights}
+
+
+def depth_from(depth_raw: torch.Tensor, opacity: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Depth normalised by opacity; the last sample's depth (the far bound) where nothing is hit."""
+    hit = opacity > 1e-6
+    return torch.where(hit, depth_raw / opacity.clamp_min(1e-6), t[..., -1])
+
+
+def march_rays(planes: torch.Tensor, origins: torch.Tensor, dirs: torch.Tensor, t: torch.Tensor,
+               cube_scale: float, params: tuple[torch.Tensor, ...], density_shift: float, far_opaque: bool,
+               stop_transmittance: float = 0.0) -> dict[str, torch.Tensor]:
+    """origins, dirs [B, R, 3], depths t [B, R, S] ascending -> composite() of the field at o + t d.
+
+    The reference of the fused per-ray kernel: points, query_points, composite.
+    """
+    b, r, s = t.shape
+    pts = origins[:, :, None, :] + dirs[:, :, None, :] * t[..., None]  # [B, R, S, 3]
+    rgb, sigma = query_points(planes, pts.reshape(b, r * s, 3), cube_scale, params, density_shift)
+    return composite(rgb.reshape(b, r, s, 3), sigma.reshape(b, r, s), t.to(sigma.dtype), far_opaque,
+                     stop_transmittance)
