@@ -173,3 +173,18 @@ def test_decimate_keeps_the_fraction_and_the_shape():
     with pytest.raises(Exception, match="fraction"):
         extract_mesh(grid, 500.0, decimate=1.5)
     assert isinstance(dec, trimesh.Trimesh)
+
+
+def test_cli_auto_level_and_decimate(tmp_path, capsys):
+    from core.extract_mesh import main
+    rc = main(["--ckpt", "random:demo", "--seeds", "2", "--res", "40", "--format", "ply",
+               "--decimate", "0.5", "--outdir", str(tmp_path)])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "level auto" in out and "seed 2: auto level" in out
+    full_dir = tmp_path / "full"
+    main(["--ckpt", "random:demo", "--seeds", "2", "--res", "40", "--format", "ply", "--plain-grid",
+          "--outdir", str(full_dir)])
+    dec = trimesh.load(tmp_path / "seed0002.ply", process=False)
+    full = trimesh.load(full_dir / "seed0002.ply", process=False)
+    assert 0 < len(dec.faces) <= 0.6 * len(full.faces)
