@@ -6,7 +6,7 @@ training) is one more module and one more entry here.
 
 from __future__ import annotations
 
-from . import camera, export, help, latent, model, performance, render, viewport
+from . import camera, export, help, latent, mesh, model, performance, render, viewport
 
 PANELS = [
     ("Latent", "ControlSpace", latent.draw),
@@ -14,6 +14,7 @@ PANELS = [
     ("Render", "ControlSpace", render.draw),
     ("Model", "ControlSpace", model.draw),
     ("Export", "ControlSpace", export.draw),
+    ("Mesh", "ControlSpace", mesh.draw),
     ("Performance", "InfoSpace", performance.draw),
     ("Help", "InfoSpace", help.draw),
 ]
