@@ -105,10 +105,13 @@ class PreviewWorker:
             self._want = ((key, level), G, planes_fn, box)
             self._cv.notify()
 
-    def close(self) -> None:
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop the thread, waiting for a preview in progress (torch must not be mid-call at exit)."""
         with self._cv:
             self._closed = True
+            self._want = None
             self._cv.notify()
+        self._thread.join(timeout)
 
     def _loop(self) -> None:
         while True:
@@ -161,6 +164,8 @@ class MeshController:
         self.export_message: str | None = None
         self.pass_ = None  # viewer.mesh_gl.MeshPass, made lazily on the GUI thread
         self.rate: float | None = None  # measured grid nodes per second
+        self.panel_seen = -1  # the frame number the Mesh panel was last drawn in
+        self.frame = 0
 
     # ------------------------------------------------------------------ keys and inputs
 
@@ -184,8 +189,12 @@ class MeshController:
     # ------------------------------------------------------------------ per frame
 
     def poll(self) -> None:
+        """Take finished work; ask for a preview only while the Mesh panel is on screen or the
+        viewport shows the mesh (no background work for a hidden panel)."""
         app, m = self.app, self.app.state.mesh
-        if app.model is not None and (m.preview or m.show_mesh):
+        self.frame += 1
+        panel_open = self.frame - self.panel_seen <= 2
+        if app.model is not None and ((m.preview and panel_open) or m.show_mesh):
             key = self.key()
             self.preview.request(key, app.model.G, self.planes_fn(), key[2], self.level_for_preview())
         job = self.job
@@ -280,6 +289,8 @@ class MeshController:
 
     def close(self) -> None:
         self.cancel()
+        if self.job is not None:
+            self.job.wait(30)
         self.preview.close()
         if self.pass_ is not None:
             self.pass_.delete()

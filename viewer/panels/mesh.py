@@ -26,6 +26,7 @@ SHADING_LABELS = {"shaded": "shaded", "colors": "vertex colours"}
 def draw(app: ViewerApp) -> None:
     m = app.state.mesh
     ctl = app.mesh
+    ctl.panel_seen = ctl.frame
     if app.model is None:
         hint("no model loaded")
         return
