@@ -46,7 +46,7 @@ from .grid import (
     generator_raw_field,
 )
 
-PIECE_POINTS = 2048  # nodes per inner step: the [piece, hidden] activations stay in the CPU cache
+PIECE_POINTS = 2048  # nodes per inner step on CPU: the [piece, hidden] activations stay in the cache
 
 
 def _lookup():
@@ -150,7 +150,8 @@ def separable_grid(G, planes: torch.Tensor, box: Box, res: int, chunk_points: in
 
     values = np.empty((res, res, res), np.float32)
     rgb = np.empty((res, res, res, 3), np.float32) if with_rgb else None
-    piece_rows = max(1, PIECE_POINTS // res)
+    # CPU: cache-sized pieces; GPU: whole blocks (one kernel launch per block, fewer host syncs)
+    piece_rows = max(1, (PIECE_POINTS if device.type == "cpu" else chunk_points) // res)
     slab_cache: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
     checked = not check
     for i0, i1, j0, j1 in _blocks(res, chunk_points):
