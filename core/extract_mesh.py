@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--level", default="auto",
                    help="iso-level in activated-density units; 'auto' (default): the level whose surface "
                         "silhouette best matches (IoU) the rendered opacity > 0.5 of six 48x48 views, "
-                        "per seed; 'physical': ln 2 / (2*cube_scale/256)")
+                        "per seed (the 99th percentile of the grid densities when no pixel reaches "
+                        "opacity 0.5); 'physical': ln 2 / (2*cube_scale/256)")
     p.add_argument("--raw-level", type=float, default=None,
                    help="threshold the raw pre-activation density instead (the reference uses 25)")
     p.add_argument("--format", default="ply", help=f"comma-separated: {', '.join(export.FORMATS)} (default ply)")
