@@ -145,7 +145,6 @@ class MeshState:
     preview: bool = True  # live 64^3 preview mesh, re-extracted when the level or the box changes
     show_mesh: bool = False  # the viewport shows the mesh (same camera) instead of the volume render
     shading: str = "shaded"  # shaded (normals, headlight) | colors (vertex colours from the field)
-    formats: list[str] = field(default_factory=lambda: ["ply"])  # export: ply obj glb mrc npy
 
 
 @dataclass
@@ -253,7 +252,6 @@ def sanitise(state: ViewerState, warnings: list[str]) -> ViewerState:
     m.keep_components = max(0, int(m.keep_components))
     m.smooth = min(max(0, int(m.smooth)), 100)
     m.level = max(0.0, m.level)
-    m.formats = [f for f in m.formats if f in ("ply", "obj", "glb", "mrc", "npy")]
     if any(b <= a for a, b in zip(m.crop_lo, m.crop_hi)):
         m.crop_lo, m.crop_hi = [-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]
     state.model.recent = [s for s in state.model.recent if isinstance(s, str)][:MAX_RECENT]

@@ -54,6 +54,10 @@ def main(out_dir: Path, screenshot: Path | None) -> int:
         results.setdefault("timeouts", []).append(what)
         return False
 
+    def wait_item(ctx, ref: str, timeout: float = 30.0) -> bool:
+        """Yield frames until `ref` is on screen (a failed lookup would end the whole test)."""
+        return wait(ctx, lambda: ctx.item_exists(ref), f"item {ref}", timeout)
+
     def on_gui_thread(ctx, fn, what: str):
         box: dict = {}
 
@@ -80,7 +84,14 @@ def main(out_dir: Path, screenshot: Path | None) -> int:
             results["demo"] = {"ok": ok}
             ctx.window_focus("//Mesh")
             ctx.yield_(2)
-            ctx.item_input_value("//Mesh/resolution", RES)
+            for _ in range(3):  # typing into a slider can be lost while a busy frame is drawn: retry
+                wait_item(ctx, "//Mesh/resolution")
+                ctx.item_input_value("//Mesh/resolution", RES)
+                end = time.monotonic() + 5
+                while app.state.mesh.resolution != RES and time.monotonic() < end:
+                    ctx.yield_()
+                if app.state.mesh.resolution == RES:
+                    break
             results["resolution"] = app.state.mesh.resolution
             ok = wait(ctx, lambda: app.mesh.preview.mesh is not None and not app.mesh.preview.busy, "preview mesh")
             results["preview"] = {"ok": ok, "faces": len(app.mesh.preview.mesh.faces) if ok else 0,
@@ -97,6 +108,7 @@ def main(out_dir: Path, screenshot: Path | None) -> int:
             np.save(out_dir / "preview_pixels.npy", preview_px)
             results["toggle"] = {"ok": ok, "background": list(app.mesh.background())}
             # Extract in the background
+            wait_item(ctx, "//Mesh/Extract")
             ctx.item_click("//Mesh/Extract")
             ok = wait(ctx, lambda: app.mesh.job is None and app.mesh.result is not None, "extraction", 90)
             r = app.mesh.result
@@ -111,6 +123,7 @@ def main(out_dir: Path, screenshot: Path | None) -> int:
             cam = app.state.camera.camera
             results["camera"] = [cam.yaw, cam.pitch, cam.radius, cam.fov_deg, list(cam.look_at)]
             # colours mode draws the field's colours
+            wait_item(ctx, "//Mesh/vertex colours")
             ctx.item_click("//Mesh/vertex colours")
             wait(ctx, lambda: app.state.mesh.shading == "colors", "vertex colour mode", 10)
             ctx.yield_(3)
@@ -118,17 +131,21 @@ def main(out_dir: Path, screenshot: Path | None) -> int:
                                      "colour read-back")
             np.save(out_dir / "color_pixels.npy", color_px)
             # export .ply
+            wait_item(ctx, "//Mesh/Save .ply")
             ctx.item_click("//Mesh/Save .ply")
             ok = wait(ctx, lambda: (app.mesh.export_message or "").startswith("saved"), "save .ply", 20)
             results["export"] = {"ok": ok, "message": app.mesh.export_message}
             if screenshot is not None:
+                wait_item(ctx, "//Mesh/shaded")
                 ctx.item_click("//Mesh/shaded")
                 ctx.yield_(5)
                 testing.capture(ctx, str(screenshot))
             # cancel a large extraction
             app.state.mesh.resolution = 512
+            wait_item(ctx, "//Mesh/Extract")
             ctx.item_click("//Mesh/Extract")
             ok = wait(ctx, lambda: app.mesh.job is not None and app.mesh.job.progress > 0, "large job progresses", 60)
+            wait_item(ctx, "//Mesh/Cancel")
             ctx.item_click("//Mesh/Cancel")
             ok2 = wait(ctx, lambda: app.mesh.job is None, "cancel", 60)
             results["cancel"] = {"ok": ok and ok2, "message": app.mesh.message,
@@ -143,6 +160,12 @@ def main(out_dir: Path, screenshot: Path | None) -> int:
     def configure_engine() -> None:
         io = imgui.test_engine.get_io(hello_imgui.get_imgui_test_engine())
         io.config_watchdog_warning, io.config_watchdog_kill_test = 120.0, 240.0
+        # a loaded CPU draws a frame in 0.2-0.5 s, so the simulated double-click's two clicks can be
+        # further apart than Dear ImGui's 0.3 s double-click time: give the test a generous one
+        io_ = imgui.get_io()
+        if hasattr(io_, "mouse_single_click_delay"):  # must stay above the double-click time
+            io_.mouse_single_click_delay = max(io_.mouse_single_click_delay, 3.5)
+        io_.mouse_double_click_time = 3.0
 
     rp = runner_params(app)
     rp.callbacks.register_tests = configure_engine

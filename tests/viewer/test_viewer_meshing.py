@@ -55,9 +55,9 @@ def test_mesh_state_round_trips_and_is_sanitised():
     assert back.mesh == s.mesh
     warnings = []
     bad = state_from_dict({"mesh": {"resolution": 5000, "shading": "wire", "crop_lo": [1, 1, 1],
-                                    "decimate": 3.0, "formats": ["ply", "exe"]}}, warnings)
+                                    "decimate": 3.0}}, warnings)
     assert bad.mesh.resolution == 1024 and bad.mesh.shading == "shaded" and bad.mesh.decimate == 1.0
-    assert bad.mesh.crop_lo == [-1.0, -1.0, -1.0] and bad.mesh.formats == ["ply"]
+    assert bad.mesh.crop_lo == [-1.0, -1.0, -1.0]
 
 
 def test_crop_box_in_world_units():
