@@ -62,7 +62,7 @@ def test_preview_and_extraction_run_in_the_background(run):
     assert r["preview"]["ok"] and r["preview"]["faces"] > 0 and r["preview"]["auto"].startswith("auto level")
     e = r["extract"]
     assert e["ok"] and e["res"] == 48 and e["faces"] > 0 and e["shown_is_result"]
-    assert e["message"].startswith(f"mesh ") and f"{e['faces']} faces" in e["message"]
+    assert e["message"].startswith("mesh ") and f"{e['faces']} faces" in e["message"]
 
 
 def test_g_toggles_between_volume_and_mesh_with_the_same_camera(run):

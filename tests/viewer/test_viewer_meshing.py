@@ -125,3 +125,23 @@ def test_preview_worker_reuses_its_grid_for_level_changes(tiny):
         assert len(pw.mesh.faces) == len(ref.faces)
     finally:
         pw.close()
+
+
+def test_export_buttons_write_every_format(tiny, tmp_path):
+    import io
+
+    import mrcfile
+    import trimesh
+    G, planes = tiny
+    box = Box.cube(G.cfg.generator.cube_scale)
+    grid = density_grid(generator_field(G, planes), box, 32)
+    level = float(np.quantile(grid.values, 0.8))
+    result = meshing.extract(G, planes, meshing.MeshParams(32, level, box, keep_components=0))
+    written = meshing.save_outputs(result, tmp_path / "out", "m", ["ply", "obj", "glb", "mrc", "npy"])
+    assert [p.name for p in written] == ["m.ply", "m.obj", "m.glb", "m.mrc", "m.npy"]
+    for p in written[:3]:
+        back = trimesh.load(p, force="mesh", process=False)
+        assert len(back.faces) == len(result.mesh.faces)
+    assert mrcfile.validate(str(written[3]), print_file=io.StringIO())
+    np.testing.assert_array_equal(np.load(written[4]), result.grid.values)
+    assert sorted(x.name for x in (tmp_path / "out").iterdir()) == sorted(p.name for p in written)  # no temp files
