@@ -1,10 +1,14 @@
 """Strip a training snapshot down to what viewing needs: config + G_ema + meta (no D, optimisers, RNG).
 
-    python -m core.bundle --ckpt RUN_DIR|SNAPSHOT --out checkpoints/demo.pt [--note TEXT]
+    python -m core.bundle --ckpt RUN_DIR|SNAPSHOT --out checkpoints/demo.pt [--note TEXT] [--training-state]
 
 The result is an ordinary checkpoint (weights-only loadable, digest-checked, written atomically);
 `meta` keeps the snapshot's kimg and dataset and records the digest of the snapshot it came from,
-so a bundled file can be traced to its run. It cannot resume training (use the snapshot for that).
+so a bundled file can be traced to its run. With --training-state it also keeps G, D, the
+augmentation state and the progress counters (not the optimiser moments or RNG streams, which
+double the size): `python -m core.train --resume BUNDLE` then continues training from its weights,
+which is how a model trained in short CPU sessions carries on from the copy in the repository.
+Without it the bundle cannot resume training (use the snapshot for that).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from .config import ModelConfig, from_dict
 from .errors import UserError, cli_main
 
 
-def bundle(src_spec: str, out: Path, note: str = "") -> dict:
+def bundle(src_spec: str, out: Path, note: str = "", training_state: bool = False) -> dict:
     """Write the viewing-only checkpoint `out` from a snapshot (file or run folder); returns its meta."""
     src = resolve_spec_path(src_spec)
     data = load_checkpoint(src)
@@ -29,8 +33,15 @@ def bundle(src_spec: str, out: Path, note: str = "") -> dict:
     meta.update({"bundled_from": src.name, "source_digest": data["digest"]})
     if note:
         meta["note"] = note
+    extra = {}
+    if training_state:
+        missing = [k for k in ("G", "D", "progress") if k not in data]
+        if missing:
+            raise UserError(f"'{src}' has no {', '.join(missing)}: --training-state needs a training snapshot")
+        extra = {k: data[k] for k in ("G", "D", "augment", "progress") if k in data}
+        meta["training_state"] = "G, D, augment, progress (no optimiser moments, no RNG)"
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(out, cfg, G_ema, meta=meta)
+    save_checkpoint(out, cfg, G_ema, meta=meta, **extra)
     return meta
 
 
@@ -39,8 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ckpt", required=True, help="a training snapshot or a run folder (its newest snapshot)")
     p.add_argument("--out", required=True, type=Path, help="the viewing-only checkpoint to write")
     p.add_argument("--note", default="", help="a free-text note stored in meta")
+    p.add_argument("--training-state", action="store_true",
+                   help="also keep G, D and the counters so that core.train --resume BUNDLE continues training")
     args = p.parse_args(argv)
-    meta = bundle(args.ckpt, args.out, args.note)
+    meta = bundle(args.ckpt, args.out, args.note, args.training_state)
     size = args.out.stat().st_size / 2**20
     print(f"wrote {args.out} ({size:.1f} MiB; {meta.get('kimg', '?')} kimg from {meta['bundled_from']})")
     return 0

@@ -148,3 +148,29 @@ def test_metrics_are_evaluated_with_snapshots(dataset, tmp_path):
     train(cfg, dataset, tmp_path, None, torch.device("cpu"), distlib.Dist(), max_steps=1)
     record = json.loads((tmp_path / "stats.jsonl").read_text().splitlines()[-1])
     assert "metric.kid4" in record and record["metric.kid4"] == record["metric.kid4"]  # present, not NaN
+
+
+def test_training_continues_from_a_bundle_with_training_state(dataset, tmp_path):
+    """A bundle made with --training-state (no optimiser moments, no RNG) continues training from
+    its weights and counters; a viewer-only bundle is refused."""
+    from core.bundle import bundle
+    from core.errors import UserError
+    d = distlib.Dist()
+    first = train(tiny_train_config(), dataset, tmp_path / "a", None, torch.device("cpu"), d, max_steps=4)
+    warm = tmp_path / "warm.pt"
+    bundle(str(first["last_snapshot"]), warm, training_state=True)
+    data = load_checkpoint(warm)
+    assert "opt_G" not in data and "rng" not in data and data["progress"]["cur_nimg"] == 16
+    assert warm.stat().st_size < first["last_snapshot"].stat().st_size
+    cont = train(tiny_train_config(), dataset, tmp_path / "b", warm, torch.device("cpu"), d, max_steps=2)
+    assert cont["cur_nimg"] == 24
+    after = load_checkpoint(cont["last_snapshot"])
+    # the weights moved on from the bundle's, by at most what two Adam steps allow (|step| <~ lr
+    # each), so training started from them and not from a fresh initialisation
+    assert any(not torch.equal(after["G"][k], data["G"][k]) for k in data["G"])
+    lr = tiny_train_config().train.g_lr
+    assert max((after["G"][k].float() - data["G"][k].float()).abs().max().item() for k in data["G"]) < 4 * lr
+    viewer_only = tmp_path / "view.pt"
+    bundle(str(first["last_snapshot"]), viewer_only)
+    with pytest.raises(UserError, match="viewer-only"):
+        train(tiny_train_config(), dataset, tmp_path / "c", viewer_only, torch.device("cpu"), d, max_steps=1)

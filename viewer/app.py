@@ -97,6 +97,8 @@ class ViewerApp:
         self._t_start = time.monotonic()
         self._frames = 0
         self._first_model = True
+        self._keep_camera = False  # the model being loaded keeps the current camera (training snapshots)
+        self.training = None  # viewer.panels.train.TrainingUi, made on first use
         self._saved_at = time.monotonic()
         self._saved_state = state_to_dict(state)
         self.dragging = False
@@ -154,9 +156,10 @@ class ViewerApp:
         self._poll_results(now)
         self.mesh.poll()
         self._animate(dt)
-        from .panels import file_dialog
+        from .panels import file_dialog, train
         from .shortcuts import handle_shortcuts
 
+        train.update(self)
         handle_shortcuts(self)
         file_dialog.draw(self)
         self._scripted_step(now)
@@ -223,9 +226,10 @@ class ViewerApp:
                 self.state.camera.camera = parse_camera(text, cam_cfg)
             except ValueError as e:
                 self.messages["camera"] = str(e)
-        elif not self._first_model:
+        elif not self._first_model and not self._keep_camera:
             self.state.camera.camera = preset("mean", cam_cfg)
         self._first_model = False
+        self._keep_camera = False
         self.worker.error = None
         self.engine.cache.clear()
 
@@ -307,8 +311,10 @@ class ViewerApp:
 
     # ------------------------------------------------------------------ actions
 
-    def open_model(self, spec: str) -> None:
+    def open_model(self, spec: str, keep_camera: bool = False) -> None:
+        """Open a model in the background; keep_camera leaves the view where it is (else: the model's mean camera)."""
         self.model_error = None
+        self._keep_camera = keep_camera
         self.loader.load(spec)
 
     def save_screenshot_async(self, path: Path | None = None) -> None:
@@ -386,6 +392,8 @@ class ViewerApp:
     def before_exit(self) -> None:
         if self.export_job is not None:
             self.export_job.abort()
+        if self.training is not None:
+            self.training.close()  # a training run keeps going (it is a separate process)
         self.worker.close()
         self.mesh.close()
         if self.options.use_session:

@@ -1,7 +1,9 @@
 """Window, docking layout and the run loop (hello_imgui / immapp) around a ViewerApp.
 
-Layout: the viewport fills the right; the control panels are tabs on the left, the performance
-and help panels below them. The layout is rebuilt at every start (the panel *values* are what
+Layout (at any window size, 1280x800 included, every tab of a dock is visible: no tab-strip
+arrows): the view controls (Latent, Camera, Render, Model) are tabs on the left, Performance and
+Help below them; the tools (Training, Export, later Mesh) are tabs in a column on the right; the
+viewport fills the middle. The layout is rebuilt at every start (the panel *values* are what
 the session restores), so no imgui.ini is written next to the user's files.
 """
 
@@ -14,7 +16,7 @@ from pathlib import Path
 from imgui_bundle import hello_imgui, imgui, immapp
 
 from .app import ViewerApp
-from .panels import PANELS, viewport
+from .panels import INFO_SPACE, PANELS, TOOL_SPACE, VIEW_SPACE, dock_space, viewport
 
 WINDOW_TITLE = "EpiGRAF Studio"
 
@@ -51,13 +53,16 @@ def runner_params(app: ViewerApp) -> hello_imgui.RunnerParams:
     rp.callbacks.post_render_dockable_windows = app.frame_end
     rp.callbacks.show_status = lambda: viewport.status_line(app)
     rp.docking_params.docking_splits = [
-        _split("MainDockSpace", "ControlSpace", imgui.Dir.left, 0.3),
-        _split("ControlSpace", "InfoSpace", imgui.Dir.down, 0.38),
+        _split("MainDockSpace", VIEW_SPACE, imgui.Dir.left, 0.28),
+        _split(VIEW_SPACE, INFO_SPACE, imgui.Dir.down, 0.38),
+        _split("MainDockSpace", TOOL_SPACE, imgui.Dir.right, 0.37),
     ]
     windows = [_window("Viewport", "MainDockSpace", lambda: viewport.draw(app))]
+    first_in: set[str] = set()
     for name, space, draw in PANELS:
-        windows.append(_window(name, space, (lambda d=draw: d(app))))
-    windows[1].focus_window_at_next_frame = True  # the first control tab
+        space = dock_space(name, space)
+        windows.append(_window(name, space, (lambda d=draw: d(app)), focus=space not in first_in))
+        first_in.add(space)  # the first tab of each dock space is the one shown
     rp.docking_params.dockable_windows = windows
     rp.docking_params.layout_condition = hello_imgui.DockingLayoutCondition.application_start
     if app.options.register_tests is not None:

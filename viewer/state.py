@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.config import PRESETS
+
 from .camera import OrbitCamera
 from .latent import Keyframe, LatentSpec
 
@@ -131,7 +133,7 @@ MESH_RESOLUTIONS = (32, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
 
 @dataclass
 class MeshState:
-    """Mesh panel: marching-cubes settings, the crop box, the viewport toggle and export formats."""
+    """Mesh panel: marching-cubes settings, the crop box, cleanup and the viewport toggle."""
 
     resolution: int = 128  # grid samples per side (32-1024)
     auto_level: bool = True  # the level matching the rendered silhouette (core.geometry.level)
@@ -145,6 +147,28 @@ class MeshState:
     preview: bool = True  # live 64^3 preview mesh, re-extracted when the level or the box changes
     show_mesh: bool = False  # the viewport shows the mesh (same camera) instead of the volume render
     shading: str = "shaded"  # shaded (normals, headlight) | colors (vertex colours from the field)
+
+
+@dataclass
+class TrainState:
+    """Training panel: dataset, preset, the generated options, the run folder and how it is followed."""
+
+    data: str = "data/synth.zip"  # dataset folder or .zip with a dataset.json
+    preset: str = "demo"
+    values: dict = field(default_factory=dict)  # main config fields edited in the form (dotted name -> value)
+    overrides: str = ""  # more 'section.key=value' overrides, one per line (passed as --set)
+    outdir: str = "runs/viewer"  # the run folder (Attach re-opens it)
+    device: str = "auto"  # auto | cpu | cuda
+    gpus: int = 1  # processes; > 1 launches torchrun (GPUs, or gloo CPU processes with device cpu)
+    auto_load: bool = True  # open each new snapshot in the view (the camera is kept)
+    stop_timeout_s: float = 300.0  # after SIGTERM, wait this long for the snapshot before SIGKILL
+    synth_objects: int = 8  # core.dataset_tool synthetic --num-objects
+    synth_views: int = 16  # --views
+    synth_res: int = 64  # --res (also the render tool's)
+    meshes_dir: str = ""  # core.dataset_tool render --meshes
+    render_views: int = 32  # render --views
+    render_up: str = "y"  # render --up (pybullet_data's meshes: z)
+    show_advanced: bool = False
 
 
 @dataclass
@@ -165,6 +189,7 @@ class ViewerState:
     render: RenderState = field(default_factory=RenderState)
     export: ExportState = field(default_factory=ExportState)
     mesh: MeshState = field(default_factory=MeshState)
+    train: TrainState = field(default_factory=TrainState)
     ui: UiState = field(default_factory=UiState)
 
 
@@ -188,6 +213,8 @@ def _compatible(default: Any, value: Any) -> bool:
         if default and all(isinstance(d, (int, float)) for d in default):  # fixed-length number vectors
             return len(value) == len(default) and all(_compatible(float(d), v) for d, v in zip(default, value))
         return True
+    if isinstance(default, dict):
+        return isinstance(value, dict) and all(isinstance(k, str) for k in value)
     return default is None
 
 
@@ -237,6 +264,15 @@ def sanitise(state: ViewerState, warnings: list[str]) -> ViewerState:
         lat.mode = "lerp-w"
     if lat.pose_mode not in ("mean", "camera", "custom"):
         lat.pose_mode = "mean"
+    t = state.train
+    if t.device not in ("auto", "cpu", "cuda"):
+        t.device = "auto"
+    if t.render_up not in ("y", "z"):
+        t.render_up = "y"
+    if t.preset not in PRESETS:
+        t.preset = "demo"
+    t.gpus = min(max(int(t.gpus), 1), 64)
+    t.stop_timeout_s = min(max(t.stop_timeout_s, 5.0), 3600.0)
     if state.export.kind not in EXPORT_KINDS:
         state.export.kind = "orbit"
     lat.keyframes = [k for k in lat.keyframes if isinstance(k, dict) and

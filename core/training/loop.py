@@ -147,7 +147,7 @@ def train(cfg: ModelConfig, data_path: str, run_dir: Path, resume: Path | None, 
             ada.load_state_dict(aug_state["ada"])
         if d.main:
             print(f"resumed from {resume} at {progress.cur_nimg / 1000:.2f} kimg"
-                  + ("" if exact else " (process count changed: RNG streams restarted)"))
+                  + ("" if exact else " (not exact: RNG streams restarted)"))
     loss = EpiGRAFLoss(G, D, augment_pipe, cfg)
     sampler = ResumableSampler(len(dataset), t.seed, progress.cur_nimg, d.rank, d.world)
     loader = _loader(dataset, sampler, batch_local, t.workers, device)

@@ -64,13 +64,21 @@ def restore_training_snapshot(path: Path, nets: dict, opts: dict, d: distlib.Dis
     their seeds; everything else continues).
     """
     data = load_checkpoint(path)
-    for key in ("G", "D", "opt_G", "opt_D", "progress", "rng"):
+    for key in ("G", "D", "progress"):
         if key not in data:
             from ..errors import UserError
             raise UserError(f"'{path}' is a viewer-only checkpoint (no '{key}'): it cannot resume training")
     nets["G"].load_state_dict(data["G"])
     nets["D"].load_state_dict(data["D"])
     nets["G_ema"].load_state_dict(data["G_ema"])
+    # A bundle made with `python -m core.bundle --training-state` keeps the weights and counters
+    # but not the optimiser moments or RNG streams: training continues from it, not exactly.
+    warm = not all(k in data for k in ("opt_G", "opt_D", "rng"))
+    if warm:
+        if d.main:
+            print(f"note: '{path}' holds weights without optimiser state or RNG streams; Adam moments "
+                  f"restart from zero and the run continues from the weights (not an exact resume)", flush=True)
+        return Progress(**data["progress"]), data.get("augment", {}), False
     opts["G"].load_state_dict(data["opt_G"])
     opts["D"].load_state_dict(data["opt_D"])
     rng = data["rng"]

@@ -1,0 +1,143 @@
+"""Training runs from the viewer without a window: the stats tail, and a real tiny core.train run
+started, attached to, stopped with SIGTERM (snapshot intact) through viewer/train_job.py."""
+
+import json
+import os
+import sys
+import time
+
+import pytest
+import torch
+
+from core.checkpoint import load_checkpoint
+from core.data.synthetic import make_synthetic
+from viewer import run_processes as rp
+from viewer import train_form as tf
+from viewer.train_job import TrainJob
+from viewer.train_stats import StatsTail, progress
+
+TINY_OVERRIDES = "\n".join((
+    "img_resolution=32", "generator.z_dim=16", "generator.w_dim=16", "generator.plane_res=16",
+    "generator.channel_base=256", "generator.channel_max=16", "generator.decoder_hidden=16",
+    "render.num_coarse=6", "render.num_fine=6", "train.patch_res=16", "train.workers=0", "train.metrics=",
+    "train.tick_kimg=0.004", "train.snapshot_ticks=2", "train.r1_interval=2", "discriminator.channel_base=512",
+    "discriminator.channel_max=32", "discriminator.hyper_dim=32", "discriminator.patch_embed_dim=32"))
+"""The core training tests' tiny model (tests/test_train.py): a tick per step, a snapshot every 2."""
+
+
+def wait_for(cond, timeout: float, what: str, step: float = 0.1):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def test_stats_tail_reads_increments_partial_lines_and_restarts(tmp_path):
+    path = tmp_path / "stats.jsonl"
+    tail = StatsTail(path)
+    assert tail.poll() == 0 and tail.last is None  # no file yet
+    r0 = {"kimg": 0.004, "tick": 0, "sec_per_kimg": 100.0, "loss_G": 0.7, "loss_D": 1.3}
+    r1 = {"kimg": 0.008, "tick": 1, "sec_per_kimg": 40.0, "loss_G": 0.8, "loss_D": 1.2, "metric.kid1k": 0.25}
+    r2 = {"kimg": 0.012, "tick": 2, "sec_per_kimg": 60.0, "loss_G": 0.9, "loss_D": float("nan")}
+    line1 = json.dumps(r1)
+    path.write_text(json.dumps(r0) + "\n" + line1[:17])  # the trainer is half-way through line 2
+    assert tail.poll() == 1 and tail.series["loss_G"].ys == [0.7]
+    with open(path, "a") as f:
+        f.write(line1[17:] + "\nnot json\n" + json.dumps(r2).replace("NaN", "NaN") + "\n")
+    assert tail.poll() == 2 and tail.bad_lines == 1
+    assert tail.series["loss_G"].xs == [0.004, 0.008, 0.012] and tail.series["loss_G"].ys == [0.7, 0.8, 0.9]
+    assert tail.series["loss_D"].ys == [1.3, 1.2]  # NaN left out of the plot
+    assert tail.metric_names() == ["metric.kid1k"] and tail.series["metric.kid1k"].xs == [0.008]
+    assert "tick" not in tail.series and "sec_per_kimg" not in tail.series
+    assert tail.poll() == 0
+    p = progress(tail, total_kimg=0.112)
+    assert p.kimg == 0.012 and p.sec_per_kimg == pytest.approx(50.0)  # first tick (start-up) left out
+    assert p.fraction == pytest.approx(0.012 / 0.112) and p.eta_s == pytest.approx(0.1 * 50.0)
+    path.write_text(json.dumps(r0) + "\n")  # a new run in the same file: shorter, read again
+    assert tail.poll() == 1 and len(tail.records) == 1 and tail.series["loss_G"].ys == [0.7]
+
+
+def test_stop_kills_a_process_that_ignores_sigterm(tmp_path):
+    code = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('re' + 'ady', flush=True); "
+            "time.sleep(120)")
+    proc, info = rp.launch([sys.executable, "-c", code], tmp_path)
+    assert rp.read_pid_file(tmp_path) == info and os.getpgid(info.pid) == info.pid  # own process group
+    wait_for(lambda: "ready" in (tmp_path / rp.LOG_FILE).read_text(), 30, "the child to ignore SIGTERM")
+    t0 = time.monotonic()
+    assert rp.stop(info, proc, timeout_s=1.0, poll_s=0.05).startswith("killed")
+    assert time.monotonic() - t0 < 15 and proc.returncode == -9 and not rp.is_alive(info.pid)
+    assert rp.stop(info, proc) == "not running"
+    assert not rp.alive(rp.RunProcess(info.pid, info.start_ticks + 1, [], 0.0))  # a recycled pid is not the run
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "synthetic.zip"
+    make_synthetic(path, num_objects=3, views=4, res=32, seed=0)
+    return str(path)
+
+
+def test_start_attach_stop_a_tiny_run_with_two_processes(dataset, tmp_path):
+    """torchrun with two gloo CPU processes (the GUI test runs a single process): stopping signals
+    both workers, which snapshot together and exit 0, and torchrun with them."""
+    run = tmp_path / "run"
+    argv = tf.build_argv(dataset, str(run), "demo", {**tf.preset_values("demo"), "train.kimg": 1000.0,
+                                                     "train.batch": 4}, "cpu", 2, TINY_OVERRIDES)
+    job = TrainJob(run, poll_s=0.0)
+    job.start(tf.launch_command(argv, 2))
+    assert job.status == "running" and rp.read_pid_file(run).pid == job.info.pid
+    wait_for(lambda: job.poll() is not None and job.snapshot is not None and len(job.tail.records) >= 2
+             or job.status != "running", 150, "a snapshot")
+    assert job.status == "running", job.log_tail()
+    workers = rp.trainer_pids(job.info.pid)
+    assert len(workers) == 2 and job.info.pid not in workers
+    assert all("core.train" in rp.cmdline(w) and "torch.distributed.run" not in rp.cmdline(w) for w in workers)
+    # a second viewer attaches to the live run by its folder
+    other = TrainJob(run, poll_s=0.0)
+    assert other.attach() == "running" and other.info.pid == job.info.pid and other.tail.records
+    assert other.total_kimg == 1000.0
+    job.stop(timeout_s=120)
+    assert job.status == "stopping"
+    job.wait_stopped(150)
+    assert job.status == "stopped", (job.message, job.log_tail())
+    assert job.proc.returncode == 0 and not rp.is_alive(job.info.pid) and not any(map(rp.is_alive, workers))
+    assert "stop requested" in job.log_tail()
+    assert rp.read_pid_file(run).returncode == 0
+    # the newest snapshot is intact and is the last tick in stats.jsonl
+    job.poll(force=True)
+    snaps = sorted(run.glob("network-snapshot-*.pt"))
+    data = load_checkpoint(snaps[-1])
+    records = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
+    assert data["progress"]["cur_nimg"] == round(records[-1]["kimg"] * 1000) > 0
+    assert all(torch.isfinite(t).all() for t in data["G_ema"].values()) and data["rng"]["world"] == 2
+    # attach after the end: finished, the whole stats file parsed
+    later = TrainJob(run)
+    assert later.attach() == "finished" and later.snapshot == snaps[-1]
+    assert [r["tick"] for r in later.tail.records] == [r["tick"] for r in records]
+    assert later.tail.series["loss_G"].ys == [r["loss_G"] for r in records]
+    # the other viewer notices the end too
+    other.poll(force=True)
+    assert other.status == "finished" and other.info.returncode is None  # not its child: no exit code
+
+
+def test_a_new_viewer_reattaches_to_the_run_in_its_session_folder(tmp_path):
+    pytest.importorskip("imgui_bundle", reason="the panel module needs imgui-bundle")
+    from types import SimpleNamespace
+
+    from viewer.panels.train import TrainingUi
+    from viewer.state import ViewerState
+
+    state = ViewerState()
+    state.train.outdir = str(tmp_path)
+    assert TrainingUi(SimpleNamespace(state=state)).job is None  # nothing there: nothing followed
+    proc, info = rp.launch([sys.executable, "-c", "import time; time.sleep(120)"], tmp_path)
+    try:
+        u = TrainingUi(SimpleNamespace(state=state))
+        assert u.job is not None and u.job.status == "running" and u.job.info.pid == info.pid
+        assert u.job.proc is None  # not this viewer's child: followed through the pid file
+    finally:
+        proc.kill()
+        proc.wait(10)
+    assert TrainingUi(SimpleNamespace(state=state)).job is None  # ended: not re-attached at start
