@@ -12,7 +12,15 @@ memory: on CUDA torch.cuda.max_memory_allocated (reset per resolution; includes 
 planes); on CPU the peak process RSS (sampled every ~5 ms from /proc/self/statm during the warm-up
 and timed renders) minus the RSS just before them.
 
+    python -m core.bench mesh [--device auto|cpu|cuda] [--ckpt SPEC[,SPEC...]] [--res 256,512] [--level L]
+
 kernels: each render op of core.kernels per implementation; see core/kernels/bench.py.
+
+mesh: seconds to extract one mesh (seed 0, psi 0.7, the tri-plane cube) from cached tri-planes:
+the density grid plus PyMCubes marching cubes (no cleanup, colours or files), once through our
+separable path (core.geometry.fastgrid) and once through the straightforward path (chunked plain
+G.query calls + PyMCubes); the two grids are compared (max abs difference). Level: --level, or the
+median of the grid (a surface always exists; the level does not change the grid time).
 """
 
 from __future__ import annotations
@@ -139,6 +147,67 @@ def bench_render(args: argparse.Namespace) -> int:
     return 0
 
 
+@torch.no_grad()
+def bench_mesh(args: argparse.Namespace) -> int:
+    import mcubes
+    import numpy as np
+
+    from .geometry.fastgrid import separable_grid
+    from .geometry.grid import DEFAULT_CHUNK_POINTS, GPU_CHUNK_POINTS, Box, density_grid, generator_field
+    try:
+        resolutions = [int(r) for r in args.res.split(",") if r.strip()]
+    except ValueError:
+        resolutions = []
+    if not resolutions or min(resolutions) < 2:
+        raise UserError("need --res like 256,512")
+    device = resolve_device(args.device)
+    cuda = device.type == "cuda"
+    chunk = GPU_CHUNK_POINTS if cuda else DEFAULT_CHUNK_POINTS
+    specs = [s for s in (args.ckpt or f"random:{args.preset}").split(",") if s]
+    print(f"- device: {device_name(device)}\n- torch: {torch.__version__}\n- commit: {git_commit()}\n"
+          f"- command: python -m core.bench {shlex.join(args.argv)}\n- chunk: {chunk} points per call\n\n"
+          "| model | res | separable grid s | mcubes s | total s | plain G.query grid s | plain total s "
+          "| speed-up (grid) | max abs diff |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize(device)
+
+    for spec in specs:
+        G, info = load_generator(spec, device)
+        g = G.cfg.generator
+        z = torch.randn(1, g.z_dim, generator=torch.Generator().manual_seed(0)).to(device)
+        c = torch.zeros(1, g.c_dim, device=device) if g.c_dim else None
+        planes = G.planes(G.mapping(z, c, psi=0.7))
+        box = Box.cube(g.cube_scale)
+        for res in resolutions:
+            t0 = time.perf_counter()
+            fast = separable_grid(G, planes, box, res, chunk)
+            sync()
+            t_grid = time.perf_counter() - t0
+            level = args.level if args.level is not None else float(np.median(fast.values))
+            t0 = time.perf_counter()
+            mcubes.marching_cubes(fast.values, level)
+            t_mc = time.perf_counter() - t0
+            if args.plain_max and res <= args.plain_max:
+                t0 = time.perf_counter()
+                plain = density_grid(generator_field(G, planes), box, res, chunk, device=device)
+                sync()
+                t_plain = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                mcubes.marching_cubes(plain.values, level)
+                t_plain_total = t_plain + time.perf_counter() - t0
+                diff = float(np.abs(plain.values - fast.values).max())
+                del plain
+                cols = f"{t_plain:.1f} | {t_plain_total:.1f} | {t_plain / t_grid:.1f}x | {diff:.1e}"
+            else:
+                cols = "- | - | - | -"
+            print(f"| {info['source']} | {res}^3 | {t_grid:.1f} | {t_mc:.1f} | {t_grid + t_mc:.1f} | {cols} |",
+                  flush=True)
+            del fast
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m core.bench", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -158,6 +227,15 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--repeats", type=int, default=3, help="timed calls per row (default 3)")
     k.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")
     k.set_defaults(func=_bench_kernels)
+    m = sub.add_parser("mesh", help="time mesh extraction (grid + marching cubes): separable vs plain G.query")
+    m.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    m.add_argument("--preset", default="demo", help="model preset for random:PRESET (default demo)")
+    m.add_argument("--ckpt", default=None, help="comma-separated checkpoints / run folders / random:PRESET")
+    m.add_argument("--res", default="256,512", help="comma-separated grid resolutions (default 256,512)")
+    m.add_argument("--level", type=float, default=None, help="iso-level (default: the grid's median)")
+    m.add_argument("--plain-max", type=int, default=512,
+                   help="time the plain path only up to this resolution (0 = never; default 512)")
+    m.set_defaults(func=bench_mesh)
     return p
 
 

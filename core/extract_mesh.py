@@ -5,9 +5,17 @@
 
 Meshes are in world coordinates (the cameras' frame), with per-vertex colours from the radiance
 field and normals. The default crop box is the tri-plane cube [-cube_scale, cube_scale]^3.
---level auto uses sigma* = ln 2 / l with l = 2 * cube_scale / 256 (the density at which a ray
-crossing one such cell reaches opacity 0.5); --raw-level thresholds the raw (pre-activation)
-density instead, as the reference does (25), and the .mrc then holds raw density.
+
+--level auto (default) matches the renderer: six views are rendered at 48x48 with G.render, and the
+level (activated density) is the one whose iso-surface silhouette, projected into those views, has
+the best IoU with the rendered opacity > 0.5 (falling back to the 99th percentile of a 96^3 grid's
+densities when no pixel reaches that opacity). --level physical is the fixed rule
+sigma* = ln 2 / (2 * cube_scale / 256), the density at which a ray crossing one cell of a 256^3 grid
+reaches opacity 0.5 (far above a young model's densities). --raw-level thresholds the raw
+(pre-activation) density instead, as the reference does (25), and the .mrc then holds raw density.
+Grids are filled separably (core.geometry.fastgrid: per-plane projected rows per index pair, the
+decoder's last layer per node), equal to plain G.query to float rounding; --plain-grid uses the
+straightforward chunked G.query path.
 """
 
 from __future__ import annotations
@@ -32,6 +40,8 @@ from .geometry.grid import (
     generator_raw_field,
     parse_box,
 )
+from .geometry.fastgrid import separable_grid
+from .geometry.level import generator_level
 from .geometry.mesh import BACKENDS, extract_mesh
 from .runtime import add_model_options, class_label, parse_seeds, resolve_device, z_from_seed
 
@@ -43,7 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--outdir", required=True, help="output folder (created; files are overwritten by name)")
     p.add_argument("--res", type=int, default=256, help="grid samples per side, 32-1024 (default 256)")
     p.add_argument("--level", default="auto",
-                   help="iso-level in activated-density units, or 'auto' (ln 2 / (2*cube_scale/256))")
+                   help="iso-level in activated-density units; 'auto' (default): the level whose surface "
+                        "silhouette best matches (IoU) the rendered opacity > 0.5 of six 48x48 views, "
+                        "per seed (the 99th percentile of the grid densities when no pixel reaches "
+                        "opacity 0.5); 'physical': ln 2 / (2*cube_scale/256)")
     p.add_argument("--raw-level", type=float, default=None,
                    help="threshold the raw pre-activation density instead (the reference uses 25)")
     p.add_argument("--format", default="ply", help=f"comma-separated: {', '.join(export.FORMATS)} (default ply)")
@@ -52,7 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=BACKENDS, default="pymcubes", help="marching cubes implementation")
     p.add_argument("--keep-components", type=int, default=1, help="keep the N largest parts (0 = all; default 1)")
     p.add_argument("--smooth", type=int, default=0, help="Taubin smoothing iterations (default 0)")
-    p.add_argument("--decimate", type=int, default=None, help="target face count (needs fast_simplification)")
+    p.add_argument("--decimate", type=float, default=None, metavar="FRACTION",
+                   help="quadric decimation keeping this fraction (0-1] of the faces (fast-simplification)")
+    p.add_argument("--plain-grid", action="store_true",
+                   help="fill the grid with plain chunked G.query calls instead of the separable path")
     p.add_argument("--no-close", action="store_true", help="leave the mesh open where the crop box cuts it")
     p.add_argument("--chunk-points", type=int, default=None, help="points per network call (memory bound)")
     return p
@@ -74,19 +90,22 @@ def main(argv: list[str] | None = None) -> int:
     if raw:
         level, unit = float(args.raw_level), "raw density"
     elif args.level == "auto":
-        level, unit = auto_level(cube_scale), "activated density, auto: ln 2 / (2*cube_scale/256)"
+        level, unit = None, "activated density, auto: silhouette-matched per seed"
+    elif args.level == "physical":
+        level, unit = auto_level(cube_scale), "activated density, physical: ln 2 / (2*cube_scale/256)"
     else:
         try:
             level, unit = float(args.level), "activated density"
         except ValueError:
-            raise UserError(f"--level must be a number or 'auto', got '{args.level}'") from None
+            raise UserError(f"--level must be a number, 'auto' or 'physical', got '{args.level}'") from None
     chunk = args.chunk_points or (GPU_CHUNK_POINTS if device.type == "cuda" else DEFAULT_CHUNK_POINTS)
     outdir = Path(args.outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     c = class_label(cfg.generator.c_dim, args.class_idx, device=device)
     print(f"model: {info['source']} (preset {cfg.name}, device {device})")
+    level_text = "auto" if level is None else f"{level:.4g}"
     print(f"grid: {args.res}^3 over box {box.lo} .. {box.hi} (voxel {box.spacing(args.res)[0]:.4g}); "
-          f"level {level:.4g} ({unit})")
+          f"level {level_text} ({unit})")
 
     for seed in seeds:
         t0 = time.time()
@@ -96,13 +115,22 @@ def main(argv: list[str] | None = None) -> int:
         grid_field = generator_raw_field(G, planes) if raw else field
         with tqdm(total=args.res ** 3, desc=f"seed {seed} grid", unit="pt", unit_scale=True,
                   file=sys.stdout, mininterval=0.5) as bar:
-            grid = density_grid(grid_field, box, args.res, chunk, kind="raw" if raw else "activated",
-                                device=device, progress=bar.update)
+            kind = "raw" if raw else "activated"
+            if args.plain_grid:
+                grid = density_grid(grid_field, box, args.res, chunk, kind=kind, device=device, progress=bar.update)
+            else:
+                grid = separable_grid(G, planes, box, args.res, chunk, kind=kind, progress=bar.update)
+        seed_level = level
+        if seed_level is None:
+            probe = grid if args.res <= 128 else separable_grid(G, planes, box, 96, chunk)
+            choice = generator_level(G, planes, probe)
+            seed_level = choice.level
+            print(f"seed {seed}: {choice.describe()}")
         written = []
         if any(f in export.MESH_FORMATS for f in formats):
-            mesh = extract_mesh(grid, level, backend=args.backend, close=not args.no_close,
+            mesh = extract_mesh(grid, seed_level, backend=args.backend, close=not args.no_close,
                                 keep_components=args.keep_components, smooth_iterations=args.smooth,
-                                target_faces=args.decimate, color_field=field, chunk_points=chunk)
+                                decimate=args.decimate, color_field=field, chunk_points=chunk)
             for f in formats:
                 if f in export.MESH_FORMATS:
                     export.save_mesh(mesh, outdir / f"seed{seed:04d}.{f}", f)
@@ -111,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shape = "no mesh asked for"
         if "mrc" in formats:
-            export.save_mrc(grid, outdir / f"seed{seed:04d}.mrc", level)
+            export.save_mrc(grid, outdir / f"seed{seed:04d}.mrc", seed_level)
             written.append("mrc")
         if "npy" in formats:
             export.save_npy(grid, outdir / f"seed{seed:04d}.npy")

@@ -108,6 +108,9 @@ class ViewerApp:
         from .panels.file_dialog import FileDialog
 
         self.file_dialog = FileDialog()  # the model panel's "Open checkpoint" dialog (Ctrl+O)
+        from .mesh_jobs import MeshController
+
+        self.mesh = MeshController(self)  # the mesh panel's preview, extraction, GL pass and exports
         self.loader.load(state.model.spec)
 
     # ------------------------------------------------------------------ requests
@@ -151,6 +154,7 @@ class ViewerApp:
         self.perf.frame_ms.append(dt * 1000)
         self._poll_model()
         self._poll_results(now)
+        self.mesh.poll()
         self._animate(dt)
         from .panels import file_dialog, train
         from .shortcuts import handle_shortcuts
@@ -195,7 +199,8 @@ class ViewerApp:
         from imgui_bundle import hello_imgui
 
         busy = self.worker.busy or self.loader.loading is not None or bool(self._thumb_pending) or \
-            (self.export_job is not None and not self.export_job.finished) or self.moving(time.monotonic())
+            (self.export_job is not None and not self.export_job.finished) or self.moving(time.monotonic()) or \
+            self.mesh.busy
         hello_imgui.get_runner_params().fps_idling.enable_idling = not busy
 
     def _poll_model(self) -> None:
@@ -260,6 +265,8 @@ class ViewerApp:
 
     def display_texture(self, size: int) -> int | None:
         """The viewport texture at size x size pixels (redrawn through the shader when anything changed)."""
+        if self.display is not None and self.state.mesh.show_mesh:
+            return self.mesh.texture(size)  # the mesh with the same camera (viewer/mesh_gl.py)
         if self.display is None or self.result is None:
             return None
         r = self.result
@@ -388,6 +395,7 @@ class ViewerApp:
         if self.training is not None:
             self.training.close()  # a training run keeps going (it is a separate process)
         self.worker.close()
+        self.mesh.close()
         if self.options.use_session:
             try:
                 save_session(self.state)

@@ -88,6 +88,7 @@ SHORTCUTS: list[tuple[imgui.Key, bool, str, str, Callable[[ViewerApp], None]]] =
     (imgui.Key._2, False, "", "", _mode("depth")),
     (imgui.Key._3, False, "", "", _mode("opacity")),
     (imgui.Key._4, False, "", "", _mode("normals")),
+    (imgui.Key.g, False, "G", "viewport: mesh / volume render (same camera)", _toggle("mesh", "show_mesh")),
     (imgui.Key.o, True, "Ctrl+O", "open a checkpoint / run folder (file browser)",
      lambda app: app.file_dialog.open(app)),
     (imgui.Key.s, True, "Ctrl+S", "save a screenshot (export folder)", lambda app: app.save_screenshot_async()),

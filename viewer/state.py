@@ -127,6 +127,28 @@ class ExportState:
     png_frames: bool = False
 
 
+MESH_SHADING = ("shaded", "colors")
+MESH_RESOLUTIONS = (32, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
+
+
+@dataclass
+class MeshState:
+    """Mesh panel: marching-cubes settings, the crop box, cleanup and the viewport toggle."""
+
+    resolution: int = 128  # grid samples per side (32-1024)
+    auto_level: bool = True  # the level matching the rendered silhouette (core.geometry.level)
+    level: float = 1.0  # iso-level in activated-density units when auto_level is off
+    crop: bool = False  # extract inside crop_lo..crop_hi instead of the whole tri-plane cube
+    crop_lo: list[float] = field(default_factory=lambda: [-1.0, -1.0, -1.0])  # in units of cube_scale
+    crop_hi: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])
+    keep_components: int = 1  # keep the N largest parts (0 = all)
+    smooth: int = 0  # Taubin smoothing iterations
+    decimate: float = 1.0  # fraction of faces kept (1 = no decimation)
+    preview: bool = True  # live 64^3 preview mesh, re-extracted when the level or the box changes
+    show_mesh: bool = False  # the viewport shows the mesh (same camera) instead of the volume render
+    shading: str = "shaded"  # shaded (normals, headlight) | colors (vertex colours from the field)
+
+
 @dataclass
 class TrainState:
     """Training panel: dataset, preset, the generated options, the run folder and how it is followed."""
@@ -166,6 +188,7 @@ class ViewerState:
     camera: CameraState = field(default_factory=CameraState)
     render: RenderState = field(default_factory=RenderState)
     export: ExportState = field(default_factory=ExportState)
+    mesh: MeshState = field(default_factory=MeshState)
     train: TrainState = field(default_factory=TrainState)
     ui: UiState = field(default_factory=UiState)
 
@@ -257,6 +280,16 @@ def sanitise(state: ViewerState, warnings: list[str]) -> ViewerState:
     lat.t = min(max(lat.t, 0.0), 1.0)
     r.resolution = min(max(int(r.resolution), 16), 1024)
     r.target_fps = min(max(r.target_fps, 1.0), 120.0)
+    m = state.mesh
+    m.resolution = min(max(int(m.resolution), 32), 1024)
+    if m.shading not in MESH_SHADING:
+        m.shading = "shaded"
+    m.decimate = min(max(m.decimate, 0.01), 1.0)
+    m.keep_components = max(0, int(m.keep_components))
+    m.smooth = min(max(0, int(m.smooth)), 100)
+    m.level = max(0.0, m.level)
+    if any(b <= a for a, b in zip(m.crop_lo, m.crop_hi)):
+        m.crop_lo, m.crop_hi = [-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]
     state.model.recent = [s for s in state.model.recent if isinstance(s, str)][:MAX_RECENT]
     cam = state.camera.camera
     if not isinstance(cam.look_at, list) or len(cam.look_at) != 3:

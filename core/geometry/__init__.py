@@ -3,8 +3,9 @@ coordinates with per-vertex colours, and exporters (.ply, .obj, .glb, .mrc, .npy
 
     from core.geometry import Box, generator_field, density_grid, extract_mesh, export
     field = generator_field(G, G.planes(w))               # points [1, N, 3] -> (rgb, sigma)
-    grid = density_grid(field, Box.cube(cfg.generator.cube_scale), res=256)
-    mesh = extract_mesh(grid, level=auto_level(cfg.generator.cube_scale), color_field=field)
+    grid = separable_grid(G, planes, Box.cube(cfg.generator.cube_scale), res=256)  # = density_grid(field, ...), faster
+    level = generator_level(G, planes, grid).level      # matches the rendered silhouette
+    mesh = extract_mesh(grid, level=level, color_field=field)
     export.save(mesh, "out/seed0000.ply")
 
 A *field* is any callable points [1, N, 3] -> (rgb [1, N, 3] in [-1, 1], density [1, N]); the
@@ -16,6 +17,7 @@ from . import export
 from .grid import (
                    DEFAULT_CHUNK_POINTS,
                    Box,
+                   Cancelled,
                    DensityGrid,
                    auto_level,
                    density_grid,
@@ -23,11 +25,18 @@ from .grid import (
                    generator_raw_field,
                    parse_box,
 )
+from .fastgrid import separable_grid
+from .level import LevelChoice, generator_level, level_from_views
 from .mesh import NoSurfaceError, extract_mesh, vertex_colors
 
 __all__ = [
                    "DEFAULT_CHUNK_POINTS",
                    "Box",
+                   "Cancelled",
+                   "LevelChoice",
+                   "generator_level",
+                   "level_from_views",
+                   "separable_grid",
                    "DensityGrid",
                    "NoSurfaceError",
                    "auto_level",

@@ -27,6 +27,10 @@ GPU_CHUNK_POINTS = 1 << 21
 AUTO_LEVEL_CELLS = 256  # the auto level's reference length is one cell of a 256^3 grid over the default box
 
 
+class Cancelled(Exception):
+    """Raised inside a grid fill when its cancel() callback returns True."""
+
+
 @dataclass(frozen=True)
 class Box:
     """An axis-aligned crop box in world coordinates (the cameras' frame)."""
@@ -128,10 +132,12 @@ def node_points(box: Box, res: int, start: int, stop: int, device=None) -> torch
 @torch.no_grad()
 def density_grid(field: Field, box: Box, res: int, chunk_points: int = DEFAULT_CHUNK_POINTS,
                  with_rgb: bool = False, kind: str = "activated", device=None,
-                 progress: Callable[[int], None] | None = None) -> DensityGrid:
+                 progress: Callable[[int], None] | None = None,
+                 cancel: Callable[[], bool] | None = None) -> DensityGrid:
     """Sample `field` on the res^3 nodes of `box`, at most `chunk_points` points per call.
 
-    progress(n) is called after each chunk with the number of points done in it.
+    progress(n) is called after each chunk with the number of points done in it; cancel() is
+    polled before each chunk and raises Cancelled when it returns True.
     """
     if not 2 <= res <= 2048:
         raise UserError(f"grid resolution must be between 2 and 2048, got {res}")
@@ -141,6 +147,8 @@ def density_grid(field: Field, box: Box, res: int, chunk_points: int = DEFAULT_C
     values = np.empty(total, np.float32)
     rgb = np.empty((total, 3), np.float32) if with_rgb else None
     for start in range(0, total, chunk_points):
+        if cancel is not None and cancel():
+            raise Cancelled("extraction cancelled")
         stop = min(start + chunk_points, total)
         pts = node_points(box, res, start, stop, device)[None]
         c, d = field(pts)

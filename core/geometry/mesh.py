@@ -47,12 +47,14 @@ def _check_level(grid: DensityGrid, level: float) -> None:
 
 def extract_mesh(grid: DensityGrid, level: float, backend: str = "pymcubes", close: bool = True,
                  keep_components: int = 1, smooth_iterations: int = 0, target_faces: int | None = None,
-                 color_field: Field | None = None, chunk_points: int = DEFAULT_CHUNK_POINTS) -> trimesh.Trimesh:
+                 decimate: float | None = None, color_field: Field | None = None, chunk_points: int = DEFAULT_CHUNK_POINTS) -> trimesh.Trimesh:
     """Iso-surface of grid.values at `level` as a trimesh in world coordinates.
 
     keep_components: keep the N largest connected components by face count (0 = all).
     smooth_iterations: Taubin smoothing (volume-preserving) iterations, 0 = none.
     target_faces: quadric decimation to about this many faces (needs fast_simplification).
+    decimate: quadric decimation keeping about this fraction (0, 1] of the faces (fast_simplification
+    through trimesh); applied after smoothing, before the colours are looked up.
     color_field: a field whose rgb at the vertices becomes the vertex colours (uint8 RGBA).
     """
     _check_level(grid, level)
@@ -69,7 +71,7 @@ def extract_mesh(grid: DensityGrid, level: float, backend: str = "pymcubes", clo
     if close:  # the caps sit on the crop box faces
         verts = np.clip(verts, grid.box.lo, grid.box.hi)
     mesh = trimesh.Trimesh(verts, faces, process=True, validate=False)
-    mesh = cleanup(mesh, keep_components, smooth_iterations, target_faces)
+    mesh = cleanup(mesh, keep_components, smooth_iterations, target_faces, decimate)
     if color_field is not None:
         mesh.visual.vertex_colors = vertex_colors(color_field, mesh.vertices, chunk_points)
     _ = mesh.vertex_normals  # computed and cached so exporters write them
@@ -77,7 +79,7 @@ def extract_mesh(grid: DensityGrid, level: float, backend: str = "pymcubes", clo
 
 
 def cleanup(mesh: trimesh.Trimesh, keep_components: int = 1, smooth_iterations: int = 0,
-            target_faces: int | None = None) -> trimesh.Trimesh:
+            target_faces: int | None = None, decimate: float | None = None) -> trimesh.Trimesh:
     mesh.merge_vertices()
     mesh.update_faces(mesh.nondegenerate_faces())
     mesh.remove_unreferenced_vertices()
@@ -88,9 +90,18 @@ def cleanup(mesh: trimesh.Trimesh, keep_components: int = 1, smooth_iterations: 
             mesh = trimesh.util.concatenate(parts)
     if smooth_iterations > 0:
         trimesh.smoothing.filter_taubin(mesh, lamb=0.5, nu=0.53, iterations=smooth_iterations)
+    if decimate is not None:
+        if not 0 < decimate <= 1:
+            raise UserError(f"decimate is the fraction of faces to keep, in (0, 1]; got {decimate}")
+        if decimate < 1:
+            want = max(4, int(round(decimate * len(mesh.faces))))
+            target_faces = min(target_faces or want, want)
     if target_faces and len(mesh.faces) > target_faces:
         try:
             mesh = mesh.simplify_quadric_decimation(face_count=int(target_faces))
+            mesh.merge_vertices()
+            mesh.update_faces(mesh.nondegenerate_faces())
+            mesh.remove_unreferenced_vertices()
         except (ImportError, ModuleNotFoundError):
             raise UserError("decimation needs the optional package fast_simplification "
                             "(pip install fast-simplification)") from None

@@ -10,7 +10,7 @@ names, so that every tab strip fits its dock at the default window size).
 
 from __future__ import annotations
 
-from . import camera, export, help, latent, model, performance, render, train, viewport
+from . import camera, export, help, latent, mesh, model, performance, render, train, viewport
 
 VIEW_SPACE = "ControlSpace"
 INFO_SPACE = "InfoSpace"
@@ -24,6 +24,7 @@ PANELS = [
     ("Model", VIEW_SPACE, model.draw),
     ("Training", TOOL_SPACE, train.draw),
     ("Export", TOOL_SPACE, export.draw),
+    ("Mesh", TOOL_SPACE, mesh.draw),
     ("Performance", INFO_SPACE, performance.draw),
     ("Help", INFO_SPACE, help.draw),
 ]

@@ -74,7 +74,16 @@ def _badge(app: ViewerApp, dl, p0: imgui.ImVec2, p1: imgui.ImVec2) -> None:
     """Quality/resolution indicator in the image's top-left corner, state messages in the middle."""
     r = app.result
     pad = 6
-    if r is not None:
+    if app.state.mesh.show_mesh:
+        mesh = app.mesh.shown_mesh()
+        which = "extracted" if app.mesh.result is not None and mesh is app.mesh.result.mesh else "preview 64^3"
+        text = f"mesh ({which}): {len(mesh.faces)} faces  [G: volume render]" if mesh is not None else \
+            "mesh: none yet (Mesh panel)  [G: volume render]"
+        size = imgui.calc_text_size(text)
+        dl.add_rect_filled(imgui.ImVec2(p0.x + pad - 3, p0.y + pad - 2),
+                           imgui.ImVec2(p0.x + pad + size.x + 3, p0.y + pad + size.y + 2), 0xB0000000, 3.0)
+        dl.add_text(imgui.ImVec2(p0.x + pad, p0.y + pad), imgui.get_color_u32(FULL_COLOR), text)
+    elif r is not None:
         q = r.quality
         busy = app.worker.busy
         text = f"{q.level} {q.resolution}x{q.resolution}  {q.num_coarse}+{q.num_fine} samples  " \

@@ -1,0 +1,191 @@
+"""Drives the viewer's Mesh panel with imgui-bundle's test engine and records what happened.
+
+Run by test_viewer_mesh_gui.py in a subprocess under Xvfb:
+
+    python tests/viewer/gui_mesh_driver.py OUT_DIR [SCREENSHOT_PNG]
+
+Steps (each waits on a condition, never on a fixed number of frames): open random:demo, pick a
+small grid in the Mesh panel, wait for the live preview, toggle the viewport to the mesh with G,
+Extract (progress, result), read back the mesh pass and the volume picture at the render size,
+Save .ply, start a large extraction and Cancel it. Results go to OUT_DIR/results.json.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import numpy as np
+import torch
+from imgui_bundle import hello_imgui, imgui
+from imgui_bundle.immapp import testing
+
+from viewer.app import AppOptions, ViewerApp
+from viewer.export import picture
+from viewer.runner import addons, runner_params
+from viewer.state import ViewerState
+
+RES = 48  # extraction grid
+READ = 96  # read-back size of the viewport passes
+
+
+def main(out_dir: Path, screenshot: Path | None) -> int:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = ViewerState()
+    state.model.spec = "random:demo"
+    state.render.resolution = READ
+    state.render.coarse_mult = state.render.fine_mult = 0.5
+    state.export.out_dir = str(out_dir / "exports")
+    app = ViewerApp(state, AppOptions(device=torch.device("cpu"), use_session=False, window_size=(1280, 820)))
+    results: dict = {}
+    gl_tasks: list = []
+
+    def wait(ctx, cond, what: str, timeout: float = 60.0) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if cond():
+                return True
+            ctx.yield_()
+        results.setdefault("timeouts", []).append(what)
+        return False
+
+    def wait_item(ctx, ref: str, timeout: float = 30.0) -> bool:
+        """Yield frames until `ref` is on screen (a failed lookup would end the whole test)."""
+        return wait(ctx, lambda: ctx.item_exists(ref), f"item {ref}", timeout)
+
+    def on_gui_thread(ctx, fn, what: str):
+        box: dict = {}
+
+        def task() -> None:
+            try:
+                box["value"] = fn()
+            except Exception:
+                box["error"] = traceback.format_exc()
+        gl_tasks.append(task)
+        wait(ctx, lambda: bool(box), what, 30)
+        if "error" in box:
+            raise RuntimeError(box["error"])
+        return box.get("value")
+
+    def full_frame_of_current() -> bool:
+        r, req = app.result, app.current_request()
+        return (r is not None and req is not None and not app.worker.busy and r.quality.level == "full"
+                and (r.request.latent, r.request.view) == (req.latent, req.view))
+
+    def scenario(ctx: imgui.test_engine.TestContext) -> None:
+        try:
+            t0 = time.monotonic()
+            ok = wait(ctx, lambda: app.model is not None and full_frame_of_current(), "random:demo frame", 90)
+            results["demo"] = {"ok": ok}
+            ctx.window_focus("//Mesh")
+            ctx.yield_(2)
+            for _ in range(3):  # typing into a slider can be lost while a busy frame is drawn: retry
+                wait_item(ctx, "//Mesh/resolution")
+                ctx.item_input_value("//Mesh/resolution", RES)
+                end = time.monotonic() + 5
+                while app.state.mesh.resolution != RES and time.monotonic() < end:
+                    ctx.yield_()
+                if app.state.mesh.resolution == RES:
+                    break
+            results["resolution"] = app.state.mesh.resolution
+            ok = wait(ctx, lambda: app.mesh.preview.mesh is not None and not app.mesh.preview.busy, "preview mesh")
+            results["preview"] = {"ok": ok, "faces": len(app.mesh.preview.mesh.faces) if ok else 0,
+                                  "auto": app.mesh.preview.auto_describe}
+            # the volume picture at the render size, then G: the mesh with the same camera
+            volume = picture(app.result, app.state.render)
+            np.save(out_dir / "volume.npy", volume)
+            ctx.mouse_move("//Viewport/##viewport")
+            ctx.key_press(imgui.Key.g)
+            ok = wait(ctx, lambda: app.state.mesh.show_mesh, "G toggles the mesh view", 10)
+            ctx.yield_(3)
+            preview_px = on_gui_thread(ctx, lambda: (app.mesh.texture(READ), app.mesh.pass_.read_pixels())[1],
+                                       "preview read-back")
+            np.save(out_dir / "preview_pixels.npy", preview_px)
+            results["toggle"] = {"ok": ok, "background": list(app.mesh.background())}
+            # Extract in the background
+            wait_item(ctx, "//Mesh/Extract")
+            ctx.item_click("//Mesh/Extract")
+            ok = wait(ctx, lambda: app.mesh.job is None and app.mesh.result is not None, "extraction", 90)
+            r = app.mesh.result
+            results["extract"] = {"ok": ok, "message": app.mesh.message,
+                                  "faces": len(r.mesh.faces) if r else 0, "level": r.level if r else None,
+                                  "res": r.params.resolution if r else None,
+                                  "shown_is_result": app.mesh.shown_mesh() is (r.mesh if r else None)}
+            ctx.yield_(3)
+            mesh_px = on_gui_thread(ctx, lambda: (app.mesh.texture(READ), app.mesh.pass_.read_pixels())[1],
+                                    "mesh read-back")
+            np.save(out_dir / "mesh_pixels.npy", mesh_px)
+            cam = app.state.camera.camera
+            results["camera"] = [cam.yaw, cam.pitch, cam.radius, cam.fov_deg, list(cam.look_at)]
+            # colours mode draws the field's colours
+            wait_item(ctx, "//Mesh/vertex colours")
+            ctx.item_click("//Mesh/vertex colours")
+            wait(ctx, lambda: app.state.mesh.shading == "colors", "vertex colour mode", 10)
+            ctx.yield_(3)
+            color_px = on_gui_thread(ctx, lambda: (app.mesh.texture(READ), app.mesh.pass_.read_pixels())[1],
+                                     "colour read-back")
+            np.save(out_dir / "color_pixels.npy", color_px)
+            # export .ply
+            wait_item(ctx, "//Mesh/Save .ply")
+            ctx.item_click("//Mesh/Save .ply")
+            ok = wait(ctx, lambda: (app.mesh.export_message or "").startswith("saved"), "save .ply", 20)
+            results["export"] = {"ok": ok, "message": app.mesh.export_message}
+            if screenshot is not None:
+                wait_item(ctx, "//Mesh/shaded")
+                ctx.item_click("//Mesh/shaded")
+                ctx.yield_(5)
+                testing.capture(ctx, str(screenshot))
+            # cancel a large extraction
+            app.state.mesh.resolution = 512
+            wait_item(ctx, "//Mesh/Extract")
+            ctx.item_click("//Mesh/Extract")
+            ok = wait(ctx, lambda: app.mesh.job is not None and app.mesh.job.progress > 0, "large job progresses", 60)
+            wait_item(ctx, "//Mesh/Cancel")
+            ctx.item_click("//Mesh/Cancel")
+            ok2 = wait(ctx, lambda: app.mesh.job is None, "cancel", 60)
+            results["cancel"] = {"ok": ok and ok2, "message": app.mesh.message,
+                                 "result_res": app.mesh.result.params.resolution if app.mesh.result else None}
+            ctx.key_press(imgui.Key.g)
+            ok = wait(ctx, lambda: not app.state.mesh.show_mesh, "G back to the volume", 10)
+            results["toggle_back"] = ok
+            results["scenario_s"] = time.monotonic() - t0
+        except Exception:
+            results["exception"] = traceback.format_exc()
+
+    def configure_engine() -> None:
+        io = imgui.test_engine.get_io(hello_imgui.get_imgui_test_engine())
+        io.config_watchdog_warning, io.config_watchdog_kill_test = 120.0, 240.0
+        # a loaded CPU draws a frame in 0.2-0.5 s, so the simulated double-click's two clicks can be
+        # further apart than Dear ImGui's 0.3 s double-click time: give the test a generous one
+        io_ = imgui.get_io()
+        if hasattr(io_, "mouse_single_click_delay"):  # must stay above the double-click time
+            io_.mouse_single_click_delay = max(io_.mouse_single_click_delay, 3.5)
+        io_.mouse_double_click_time = 3.0
+
+    rp = runner_params(app)
+    rp.callbacks.register_tests = configure_engine
+
+    def frame_end() -> None:
+        while gl_tasks:
+            gl_tasks.pop(0)()
+        app.frame_end()
+
+    rp.callbacks.post_render_dockable_windows = frame_end
+    t0 = time.monotonic()
+    try:
+        testing.run(test_function=scenario, runner_params=rp, add_ons_params=addons(),
+                    run_speed=testing.TestRunSpeed.fast)
+    except Exception:
+        results["run_error"] = traceback.format_exc()
+    results["seconds"] = time.monotonic() - t0
+    (out_dir / "results.json").write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) > 2 else None))

@@ -1,0 +1,109 @@
+"""Mesh panel: marching cubes from the radiance field (core.geometry), in the background.
+
+Resolution with a memory/time estimate; the level in activated-density units, automatic (the level
+whose surface matches the rendered silhouette) or set by hand, with a live 64^3 preview mesh in the
+viewport; crop box; cleanup; Extract with a progress bar and Cancel; the viewport toggle between
+the volume render and the mesh (key G; same camera); export buttons (atomic writes).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from imgui_bundle import imgui
+
+from .. import meshing
+from ..state import MESH_RESOLUTIONS, MESH_SHADING
+from .common import hint, message
+
+if TYPE_CHECKING:
+    from ..app import ViewerApp
+
+FORMATS = ("ply", "obj", "glb", "mrc", "npy")
+SHADING_LABELS = {"shaded": "shaded", "colors": "vertex colours"}
+
+
+def draw(app: ViewerApp) -> None:
+    m = app.state.mesh
+    ctl = app.mesh
+    ctl.panel_seen = ctl.frame
+    if app.model is None:
+        hint("no model loaded")
+        return
+    g = app.model.cfg.generator
+
+    _, m.show_mesh = imgui.checkbox("show the mesh in the viewport (G)", m.show_mesh)
+    for i, mode in enumerate(MESH_SHADING):
+        if imgui.radio_button(SHADING_LABELS[mode], m.shading == mode):
+            m.shading = mode
+        if i < len(MESH_SHADING) - 1:
+            imgui.same_line()
+    shown = ctl.shown_mesh()
+    if shown is not None:
+        which = "extracted" if ctl.result is not None and shown is ctl.result.mesh else "preview (64^3)"
+        hint(f"{which}: {len(shown.vertices)} vertices, {len(shown.faces)} faces")
+
+    imgui.separator_text("Grid")
+    _, res = imgui.slider_int("resolution", m.resolution, MESH_RESOLUTIONS[0], MESH_RESOLUTIONS[-1])
+    m.resolution = min(max(int(res), MESH_RESOLUTIONS[0]), MESH_RESOLUTIONS[-1])
+    nbytes, seconds = meshing.estimate(m.resolution, g.decoder_hidden, app.device.type, ctl.rate)
+    hint(f"~{meshing.human_bytes(nbytes)}, ~{_duration(seconds)} for the grid "
+         f"({m.resolution ** 3 / 1e6:.1f} M nodes{', measured rate' if ctl.rate else ''})")
+    _, m.crop = imgui.checkbox("crop box", m.crop)
+    if m.crop:
+        _, lo = imgui.drag_float3("min (x cube)", m.crop_lo, 0.005, -1.0, 1.0, "%.3f")
+        _, hi = imgui.drag_float3("max (x cube)", m.crop_hi, 0.005, -1.0, 1.0, "%.3f")
+        lo, hi = [float(v) for v in lo], [float(v) for v in hi]
+        if all(b > a + 1e-3 for a, b in zip(lo, hi)):
+            m.crop_lo, m.crop_hi = lo, hi
+        box = meshing.crop_box(m, g.cube_scale)
+        hint(f"world box {tuple(round(v, 3) for v in box.lo)} .. {tuple(round(v, 3) for v in box.hi)}")
+
+    imgui.separator_text("Level (activated density)")
+    _, m.auto_level = imgui.checkbox("automatic (match the rendered silhouette)", m.auto_level)
+    pv = ctl.preview
+    if m.auto_level:
+        hint(pv.auto_describe + " (64^3 preview; Extract recomputes it on its own grid)"
+             if pv.auto_describe else "computing the automatic level ...")
+    else:
+        hi = max(10.0, 2.0 * (pv.auto_level or 1.0), m.level)
+        _, m.level = imgui.slider_float("level", m.level, 1e-3, hi, "%.4g", imgui.SliderFlags_.logarithmic)
+        if pv.auto_level is not None and imgui.button("use the automatic value"):
+            m.level = float(pv.auto_level)
+    _, m.preview = imgui.checkbox("live preview (64^3, re-extracted when the level or box changes)", m.preview)
+    if pv.busy:
+        hint("preview: updating ...")
+    elif pv.error and (m.preview or m.show_mesh):
+        message(pv.error)
+
+    imgui.separator_text("Cleanup")
+    _, m.keep_components = imgui.slider_int("keep largest parts (0 = all)", m.keep_components, 0, 10)
+    _, m.smooth = imgui.slider_int("Taubin smoothing", m.smooth, 0, 50)
+    _, m.decimate = imgui.slider_float("keep faces (decimation)", m.decimate, 0.01, 1.0, "%.2f")
+
+    imgui.separator_text("Extract")
+    job = ctl.job
+    if job is None:
+        if imgui.button("Extract"):
+            ctl.start()
+    else:
+        imgui.progress_bar(job.progress, imgui.ImVec2(-1, 0), f"{job.stage} {100 * job.progress:.0f}%")
+        if imgui.button("Cancel"):
+            ctl.cancel()
+    if ctl.message and ctl.message.startswith("mesh "):
+        hint(ctl.message)  # a finished extraction (its level text may contain words message() reads as errors)
+    else:
+        message(ctl.message)
+
+    imgui.separator_text("Export")
+    hint(f"into {app.state.export.out_dir} (world coordinates; .mrc / .npy hold the density grid)")
+    for i, f in enumerate(FORMATS):
+        if imgui.button(f"Save .{f}"):
+            ctl.export([f])
+        if i < len(FORMATS) - 1:
+            imgui.same_line()
+    message(ctl.export_message)
+
+
+def _duration(s: float) -> str:
+    return f"{s:.1f} s" if s < 90 else f"{s / 60:.1f} min"
