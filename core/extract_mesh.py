@@ -42,7 +42,7 @@ from .geometry.grid import (
 )
 from .geometry.fastgrid import separable_grid
 from .geometry.level import generator_level
-from .geometry.mesh import BACKENDS, extract_mesh
+from .geometry.mesh import BACKENDS, COLOR_MODES, extract_mesh
 from .runtime import add_model_options, class_label, parse_seeds, resolve_device, z_from_seed
 
 
@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="quadric decimation keeping this fraction (0-1] of the faces (fast-simplification)")
     p.add_argument("--plain-grid", action="store_true",
                    help="fill the grid with plain chunked G.query calls instead of the separable path")
+    p.add_argument("--colors", choices=COLOR_MODES, default="ray",
+                   help="vertex colours: 'ray' (default) composites the field along the inward normal, as a camera "
+                        "looking at the vertex sees it; 'surface' is the field's rgb at the vertex")
     p.add_argument("--no-close", action="store_true", help="leave the mesh open where the crop box cuts it")
     p.add_argument("--chunk-points", type=int, default=None, help="points per network call (memory bound)")
     return p
@@ -130,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         if any(f in export.MESH_FORMATS for f in formats):
             mesh = extract_mesh(grid, seed_level, backend=args.backend, close=not args.no_close,
                                 keep_components=args.keep_components, smooth_iterations=args.smooth,
-                                decimate=args.decimate, color_field=field, chunk_points=chunk)
+                                decimate=args.decimate, color_field=field, chunk_points=chunk,
+                                color_mode=args.colors)
             for f in formats:
                 if f in export.MESH_FORMATS:
                     export.save_mesh(mesh, outdir / f"seed{seed:04d}.{f}", f)

@@ -24,10 +24,12 @@ import torch
 from PIL import Image
 
 from core import cameras as camlib
-from core.checkpoint import load_generator
+from core.checkpoint import load_checkpoint, load_generator
 from core.data.dataset import ImageDataset
 from core.data.mesh_render import MeshRenderer, mesh_to_data
 from core.geometry import grid as gridlib
+from core.geometry.fastgrid import separable_grid
+from core.geometry.level import generator_level
 from core.geometry.mesh import NoSurfaceError, extract_mesh
 from core.metrics.evaluate import compute_metrics
 from core.runtime import parse_seeds, z_from_seed
@@ -76,21 +78,22 @@ def main() -> int:
     renderer = MeshRenderer(160)
     mesh_rows, mesh_stats = [], []
     box = gridlib.parse_box(None, cfg.generator.cube_scale)
-    level = gridlib.auto_level(cfg.generator.cube_scale) if not hasattr(gridlib, "suggest_level") else None
     with torch.no_grad():
         for s in seeds[:4]:
             w = G.mapping(z_from_seed(s, cfg.generator.z_dim), None, psi=1.0)
             planes = G.planes(w)
             field = gridlib.generator_field(G, planes)
-            grid = gridlib.density_grid(field, box, args.mesh_res)
-            lev = level if level is not None else gridlib.suggest_level(grid)
+            grid = separable_grid(G, planes, box, args.mesh_res)
+            choice = generator_level(G, planes, grid)
             try:
-                mesh = extract_mesh(grid, lev, keep_components=1, color_field=field)
+                mesh = extract_mesh(grid, choice.level, keep_components=1, color_field=field)
             except NoSurfaceError as e:
-                mesh_stats.append({"seed": s, "level": float(lev), "error": str(e)})
+                mesh_stats.append({"seed": s, "level": choice.level, "level_method": choice.method, "error": str(e)})
                 continue
-            mesh_stats.append({"seed": s, "level": float(lev), "vertices": len(mesh.vertices),
-                               "faces": len(mesh.faces), "watertight": bool(mesh.is_watertight)})
+            mesh_stats.append({"seed": s, "level": round(choice.level, 4), "level_method": choice.method,
+                               "level_iou": None if choice.iou is None else round(choice.iou, 4),
+                               "vertices": len(mesh.vertices), "faces": len(mesh.faces),
+                               "watertight": bool(mesh.is_watertight)})
             mesh_rows.append(renderer.render(mesh_to_data(mesh), views(cfg, 4)[:4]))
     renderer.release()
     if mesh_rows:
@@ -99,7 +102,8 @@ def main() -> int:
     t = time.time()
     dataset = ImageDataset(args.data, cfg.img_resolution, mirror=False, camera_cfg=cfg.camera)
     metrics = compute_metrics(G, dataset, [f"kid{args.num_gen}", f"fid{args.num_gen}"], "cpu", progress=False)
-    card = {"ckpt": info["source"], "meta": info.get("meta", {}), "metrics": metrics,
+    card = {"ckpt": info["source"], "digest": load_checkpoint(info["source"])["digest"],
+            "config": info["config"], "meta": info.get("meta", {}), "metrics": metrics,
             "metrics_seconds": round(time.time() - t, 1), "meshes": mesh_stats}
     (args.outdir / f"{args.prefix}_card.json").write_text(json.dumps(card, indent=2) + "\n")
     print(json.dumps(card, indent=2))

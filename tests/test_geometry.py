@@ -31,7 +31,7 @@ def ramp_sphere(points):
 @pytest.mark.parametrize("backend", ["pymcubes", "skimage"])
 def test_sphere_vertices_on_radius_and_volume(backend):
     grid = density_grid(ramp_sphere, Box.cube(0.3), 64)
-    mesh = extract_mesh(grid, 500.0, backend=backend, color_field=ramp_sphere)
+    mesh = extract_mesh(grid, 500.0, backend=backend, color_field=ramp_sphere, color_mode="surface")
     voxel = grid.spacing[0]
     r = np.linalg.norm(mesh.vertices - CENTER.numpy(), axis=1)
     assert np.abs(r - R).max() < voxel / 2
@@ -42,6 +42,35 @@ def test_sphere_vertices_on_radius_and_volume(backend):
     assert (np.sum(mesh.vertex_normals * radial, axis=1) > 0.9).all()
     expected = np.clip(np.rint((np.clip(mesh.vertices / 0.3, -1, 1) + 1) * 127.5), 0, 255)
     assert np.abs(mesh.visual.vertex_colors[:, :3].astype(int) - expected).max() <= 1
+
+
+def test_ray_colours_are_the_closed_form_composite_along_the_normal():
+    """A ball of constant density s0 whose colour falls linearly with depth below its surface: a
+    ray entering along the inward normal sees c(x) = c0 - k x weighted by s0 exp(-s0 x) over the
+    marched depth L, i.e. c0 - k E[x] with E[x] = 1/s0 - L e^(-s0 L) / (1 - e^(-s0 L)); the field's
+    colour at the vertex itself (c0) is far from that."""
+    s0, c0, k, rad = 40.0, 0.8, 20.0, 0.2
+
+    def soft_ball(points):
+        d = (points - CENTER.to(points)).norm(dim=-1)
+        sigma = torch.where(d < rad, torch.full_like(d, s0), torch.zeros_like(d))
+        c = (c0 - k * (rad - d).clamp_min(0)).clamp(-1, 1)
+        return c[..., None].expand(*d.shape, 3), sigma
+
+    grid = density_grid(lambda p: (None, 0.5 * s0 * (1 + torch.tanh((rad - (p - CENTER.to(p)).norm(dim=-1)) * 400))),
+                        Box.cube(0.3), 48)
+    depth = 0.04
+    ray = extract_mesh(grid, 0.5 * s0, color_field=soft_ball, color_depth=depth)
+    surf = extract_mesh(grid, 0.5 * s0, color_field=soft_ball, color_mode="surface")
+    L = depth - (np.linalg.norm(ray.vertices - CENTER.numpy(), axis=1) - rad)  # marched depth below the surface
+    ex = 1 / s0 - L * np.exp(-s0 * L) / (1 - np.exp(-s0 * L))
+    expected = (c0 - k * ex + 1) * 127.5
+    got = ray.visual.vertex_colors[:, 0].astype(float)
+    # 32 samples over 1.25 * depth: the Riemann sum is within a few levels of the integral
+    assert np.abs(got - expected).max() < 6, np.abs(got - expected).max()
+    assert np.abs(surf.visual.vertex_colors[:, 0].astype(float) - expected).min() > 20
+    with pytest.raises(UserError, match="colour mode"):
+        extract_mesh(grid, 0.5 * s0, color_field=soft_ball, color_mode="nearest")
 
 
 def test_crop_box_cut_is_closed_on_the_box_faces():
