@@ -102,7 +102,7 @@ def main() -> int:
     t = time.time()
     dataset = ImageDataset(args.data, cfg.img_resolution, mirror=False, camera_cfg=cfg.camera)
     metrics = compute_metrics(G, dataset, [f"kid{args.num_gen}", f"fid{args.num_gen}"], "cpu", progress=False)
-    card = {"ckpt": info["source"], "digest": load_checkpoint(info["source"])["digest"],
+    card = {"ckpt": args.ckpt, "digest": load_checkpoint(info["source"])["digest"],
             "config": info["config"], "meta": info.get("meta", {}), "metrics": metrics,
             "metrics_seconds": round(time.time() - t, 1), "meshes": mesh_stats}
     (args.outdir / f"{args.prefix}_card.json").write_text(json.dumps(card, indent=2) + "\n")
