@@ -78,6 +78,9 @@ def test_command_line_on_top_of_the_session(monkeypatch, tmp_path):
     state, opts = build("/runs/b", "--seed", "3")
     assert state.model.spec == "/runs/b" and state.latent.seed == 3 and opts.camera_text == "mean"
     state, opts = build("--screenshot", str(tmp_path / "s.png"))  # scripted: defaults, no session
-    assert not opts.use_session and state.model.spec == "random:demo" and state.latent.seed == 0
+    from viewer.model import default_model_spec
+    # the bundled demo model when present (random:demo otherwise)
+    assert not opts.use_session and state.model.spec == default_model_spec() and state.latent.seed == 0
+    assert state.model.spec.endswith("checkpoints/demo.pt")
     state, opts = build("--camera", "0.1,1.2", "--no-session")
     assert opts.camera_text == "0.1,1.2" and not opts.use_session
