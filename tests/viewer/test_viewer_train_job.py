@@ -120,6 +120,24 @@ def test_start_attach_stop_a_tiny_run_with_two_processes(dataset, tmp_path):
     # the other viewer notices the end too
     other.poll(force=True)
     assert other.status == "finished" and other.info.returncode is None  # not its child: no exit code
+    # Resume (one process now): the run continues from its newest snapshot, ticks and kimg go on
+    argv = tf.build_argv(dataset, str(run), "demo", {**tf.preset_values("demo"), "train.kimg": 1000.0,
+                                                     "train.batch": 4}, "cpu", 1, TINY_OVERRIDES, resume=True)
+    assert argv[-2:] == ["--resume", "auto"]
+    again = TrainJob(run, poll_s=0.0)
+    again.start(tf.launch_command(argv, 1))
+    wait_for(lambda: again.poll() is not None and again.snapshot not in (None, snaps[-1]) or again.status != "running",
+             150, "a snapshot after resuming")
+    assert again.status == "running", again.log_tail()
+    again.stop(timeout_s=120)
+    again.wait_stopped(150)
+    assert again.status == "stopped" and again.proc.returncode == 0, (again.message, again.log_tail())
+    assert "resumed from" in again.log_tail()
+    resumed = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
+    assert resumed[len(records)]["tick"] == records[-1]["tick"] + 1
+    assert resumed[-1]["kimg"] > records[-1]["kimg"]
+    newest = load_checkpoint(sorted(run.glob("network-snapshot-*.pt"))[-1])
+    assert newest["progress"]["cur_nimg"] == round(resumed[-1]["kimg"] * 1000) > data["progress"]["cur_nimg"]
 
 
 def test_a_new_viewer_reattaches_to_the_run_in_its_session_folder(tmp_path):
