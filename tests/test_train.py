@@ -15,13 +15,9 @@ from core.data.synthetic import make_synthetic
 from core.training import distributed as distlib
 from core.training.loop import train
 from tests.conftest import tiny_config
+from tests.tiny_train import TINY_TRAIN_OVERRIDES
 
-TINY_SET = [f"--set={o}" for o in (
-    "img_resolution=32", "generator.z_dim=16", "generator.w_dim=16", "generator.plane_res=16",
-    "generator.channel_base=256", "generator.channel_max=16", "generator.decoder_hidden=16",
-    "render.num_coarse=6", "render.num_fine=6", "train.patch_res=16", "train.workers=0", "train.metrics=",
-    "train.tick_kimg=0.004", "train.snapshot_ticks=2", "train.r1_interval=2", "discriminator.channel_base=512",
-    "discriminator.channel_max=32", "discriminator.hyper_dim=32", "discriminator.patch_embed_dim=32")]
+TINY_SET = [f"--set={o}" for o in TINY_TRAIN_OVERRIDES]
 
 
 def tiny_train_config():

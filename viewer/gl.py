@@ -168,15 +168,7 @@ class DisplayPass:
 
     def read_pixels(self) -> np.ndarray:
         """The output texture as [H, W, 3] uint8, row 0 at the top (tests)."""
-        w, h = self.target.size
-        saved = _save_state()
-        try:
-            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.fbo)
-            GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
-            data = GL.glReadPixels(0, 0, w, h, GL.GL_RGB, GL.GL_UNSIGNED_BYTE)
-        finally:
-            _restore_state(saved)
-        return np.frombuffer(data, np.uint8).reshape(h, w, 3).copy()
+        return read_framebuffer(self.fbo, self.target.size)
 
     def delete(self) -> None:
         GL.glDeleteProgram(self.program)
@@ -184,6 +176,19 @@ class DisplayPass:
         GL.glDeleteFramebuffers(1, [self.fbo])
         self.target.delete()
         self.lut.delete()
+
+
+def read_framebuffer(fbo: int, size: tuple[int, int]) -> np.ndarray:
+    """An RGB framebuffer as [H, W, 3] uint8, in GL's row order; the caller's GL state is kept."""
+    w, h = size
+    saved = _save_state()
+    try:
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, fbo)
+        GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
+        data = GL.glReadPixels(0, 0, w, h, GL.GL_RGB, GL.GL_UNSIGNED_BYTE)
+    finally:
+        _restore_state(saved)
+    return np.frombuffer(data, np.uint8).reshape(h, w, 3).copy()
 
 
 def _save_state() -> dict:

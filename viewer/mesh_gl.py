@@ -12,7 +12,7 @@ import ctypes
 import numpy as np
 from OpenGL import GL
 
-from .gl import GLUnavailable, Texture, _restore_state, _save_state, build_program
+from .gl import GLUnavailable, Texture, _restore_state, _save_state, build_program, read_framebuffer
 
 SHADING_MODES = {"shaded": 0, "colors": 1}
 
@@ -105,15 +105,7 @@ class MeshPass:
 
     def read_pixels(self) -> np.ndarray:
         """The output texture as [H, W, 3] uint8, row 0 at the top (tests)."""
-        w, h = self.target.size
-        saved = _save_state()
-        try:
-            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.fbo)
-            GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
-            data = GL.glReadPixels(0, 0, w, h, GL.GL_RGB, GL.GL_UNSIGNED_BYTE)
-        finally:
-            _restore_state(saved)
-        return np.frombuffer(data, np.uint8).reshape(h, w, 3).copy()
+        return read_framebuffer(self.fbo, self.target.size)
 
     def delete(self) -> None:
         GL.glDeleteProgram(self.program)

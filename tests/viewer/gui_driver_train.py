@@ -33,13 +33,9 @@ from viewer import train_form as tf
 from viewer.app import AppOptions, ViewerApp
 from viewer.runner import addons, runner_params
 from viewer.state import ViewerState
+from tests.tiny_train import TINY_TRAIN_OVERRIDES
 
-TINY_OVERRIDES = "\n".join((
-    "img_resolution=32", "generator.z_dim=16", "generator.w_dim=16", "generator.plane_res=16",
-    "generator.channel_base=256", "generator.channel_max=16", "generator.decoder_hidden=16",
-    "render.num_coarse=6", "render.num_fine=6", "train.patch_res=16", "train.workers=0", "train.metrics=",
-    "train.tick_kimg=0.004", "train.snapshot_ticks=2", "train.r1_interval=2", "discriminator.channel_base=512",
-    "discriminator.channel_max=32", "discriminator.hyper_dim=32", "discriminator.patch_embed_dim=32"))
+TINY_OVERRIDES = "\n".join(TINY_TRAIN_OVERRIDES)
 KEPT_YAW = 0.9
 
 

@@ -11,18 +11,13 @@ import torch
 
 from core.checkpoint import load_checkpoint
 from core.data.synthetic import make_synthetic
+from tests.tiny_train import TINY_TRAIN_OVERRIDES
 from viewer import run_processes as rp
 from viewer import train_form as tf
 from viewer.train_job import TrainJob
 from viewer.train_stats import StatsTail, progress
 
-TINY_OVERRIDES = "\n".join((
-    "img_resolution=32", "generator.z_dim=16", "generator.w_dim=16", "generator.plane_res=16",
-    "generator.channel_base=256", "generator.channel_max=16", "generator.decoder_hidden=16",
-    "render.num_coarse=6", "render.num_fine=6", "train.patch_res=16", "train.workers=0", "train.metrics=",
-    "train.tick_kimg=0.004", "train.snapshot_ticks=2", "train.r1_interval=2", "discriminator.channel_base=512",
-    "discriminator.channel_max=32", "discriminator.hyper_dim=32", "discriminator.patch_embed_dim=32"))
-"""The core training tests' tiny model (tests/test_train.py): a tick per step, a snapshot every 2."""
+TINY_OVERRIDES = "\n".join(TINY_TRAIN_OVERRIDES)
 
 
 def wait_for(cond, timeout: float, what: str, step: float = 0.1):
