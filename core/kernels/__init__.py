@@ -13,7 +13,7 @@ No op has a double backward in the Triton path (R1 is taken on D, not G). `compo
 Every op is called as `op(..., impl="auto"|"reference"|"triton")` (see `ops.py`).
 - "reference": the PyTorch code in `reference.py`, the renderer's own math (moved here, one copy)
   and the ground truth of the tests.
-- "triton": `triton_ops.py` (CUDA, or the interpreter under TRITON_INTERPRET=1); anywhere else it
+- "triton": `triton_ops.py` and the modules it gathers (CUDA, or the interpreter under TRITON_INTERPRET=1); anywhere else it
   raises `KernelUnavailable`.
 - "auto": Triton for CUDA tensors once the op's kernel has passed a tiny check against the
   reference on that device (`ops.verify_triton`, once per op and device), else the reference,
