@@ -11,9 +11,7 @@ to compare against independent oracles (core's G.render, the lerp formula).
 
 from __future__ import annotations
 
-import json
 import sys
-import time
 import traceback
 from pathlib import Path
 
@@ -21,14 +19,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import numpy as np
 import torch
-from imgui_bundle import hello_imgui, imgui
+from imgui_bundle import imgui
 from imgui_bundle.immapp import testing
 
 from viewer import colormaps
 from viewer.app import AppOptions, ViewerApp
 from viewer.export import picture, scalar_view
-from viewer.runner import addons, runner_params
 from viewer.state import ViewerState
+from tests.viewer.gui_harness import Harness
 
 
 def main(out_dir: Path, tiny_ckpt: str) -> int:
@@ -40,28 +38,10 @@ def main(out_dir: Path, tiny_ckpt: str) -> int:
     state.export.out_dir = str(out_dir / "exports")
     state.export.resolution = 64
     app = ViewerApp(state, AppOptions(device=torch.device("cpu"), use_session=False, window_size=(1200, 800)))
-    results: dict = {}
-
-    def wait(ctx, cond, what: str, timeout: float = 60.0) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if cond():
-                return True
-            ctx.yield_()
-        results.setdefault("timeouts", []).append(what)
-        return False
-
-    def full_frame_of_current() -> bool:
-        r, req = app.result, app.current_request()
-        return (r is not None and req is not None and not app.worker.busy and r.quality.level == "full"
-                and (r.request.latent, r.request.view) == (req.latent, req.view))
+    h = Harness(app, out_dir)
+    results, wait, full_frame_of_current, gl_tasks = h.results, h.wait, h.full_frame_of_current, h.gl_tasks
 
     def scenario(ctx: imgui.test_engine.TestContext) -> None:
-        # A loaded machine can take longer than ImGui's 0.3 s double-click window between the
-        # engine's two clicks, which then count as two single clicks: widen it for the test.
-        io = imgui.get_io()
-        io.mouse_double_click_time = 2.0
-        io.mouse_single_click_delay = max(io.mouse_single_click_delay, 2.5)  # ImGui asserts it exceeds the above
         try:
             # 1. random:demo opens and shows a full-quality frame
             ok = wait(ctx, lambda: app.model is not None and full_frame_of_current(), "random:demo frame")
@@ -191,30 +171,7 @@ def main(out_dir: Path, tiny_ckpt: str) -> int:
         r["spec"], r["browse_dir"] = app.model.spec, app.state.model.browse_dir
         results["dialog"] = r
 
-    def configure_engine() -> None:
-        io = imgui.test_engine.get_io(hello_imgui.get_imgui_test_engine())
-        io.config_watchdog_warning, io.config_watchdog_kill_test = 120.0, 240.0
-
-    rp = runner_params(app)
-    rp.callbacks.register_tests = configure_engine
-    gl_tasks: list = []  # run on the GUI thread (which owns the GL context) at the end of a frame
-
-    def frame_end() -> None:
-        while gl_tasks:
-            gl_tasks.pop(0)()
-        app.frame_end()
-
-    rp.callbacks.post_render_dockable_windows = frame_end
-    t0 = time.monotonic()
-    try:
-        testing.run(test_function=scenario, runner_params=rp, add_ons_params=addons(),
-                    run_speed=testing.TestRunSpeed.fast)
-    except Exception:
-        results["run_error"] = traceback.format_exc()
-    results["seconds"] = time.monotonic() - t0
-    (out_dir / "results.json").write_text(json.dumps(results, indent=2))
-    return 0
-
+    return h.run(scenario, slow_clicks=2.0)  # slow clicks: a loaded CPU draws frames slowly
 
 if __name__ == "__main__":
     sys.exit(main(Path(sys.argv[1]), sys.argv[2]))

@@ -16,24 +16,22 @@ registered in PANELS first when the branch has none, to check the dock layout ha
 
 from __future__ import annotations
 
-import json
 import sys
-import time
 import traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import torch
-from imgui_bundle import hello_imgui, imgui
+from imgui_bundle import imgui
 from imgui_bundle.immapp import testing
 
 from viewer import panels
 from viewer import train_form as tf
 from viewer.app import AppOptions, ViewerApp
-from viewer.runner import addons, runner_params
 from viewer.state import ViewerState
 from tests.tiny_train import TINY_TRAIN_OVERRIDES
+from tests.viewer.gui_harness import Harness
 
 TINY_OVERRIDES = "\n".join(TINY_TRAIN_OVERRIDES)
 KEPT_YAW = 0.9
@@ -69,25 +67,9 @@ def main(out_dir: Path, screenshot: Path | None, ticks: int = 3) -> int:
     t.synth_objects, t.synth_views, t.synth_res = 3, 4, 32
     t.values = {**tf.preset_values("demo"), "train.kimg": 1000.0, "train.batch": 4}
     t.overrides, t.device, t.auto_load, t.stop_timeout_s = TINY_OVERRIDES, "cpu", True, 120.0
-    t0 = time.monotonic()
     app = ViewerApp(state, AppOptions(device=torch.device("cpu"), use_session=False, window_size=(1280, 800)))
-    results: dict = {}
-
-    def wait(ctx, cond, what: str, timeout: float = 90.0) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if cond():
-                results.setdefault("t", {})[what] = round(time.monotonic() - t0, 2)
-                return True
-            ctx.yield_()
-            time.sleep(0.1)  # the test engine runs frames back to back: leave the CPU to the run
-        results.setdefault("timeouts", []).append(what)
-        return False
-
-    def full_frame_of_current() -> bool:
-        r, req = app.result, app.current_request()
-        return (r is not None and req is not None and not app.worker.busy and r.quality.level == "full"
-                and (r.request.latent, r.request.view) == (req.latent, req.view))
+    h = Harness(app, out_dir, default_timeout=90.0, idle_s=0.1)  # idle: leave the CPU to the run
+    results, wait, full_frame_of_current = h.results, h.wait, h.full_frame_of_current
 
     def scenario(ctx: imgui.test_engine.TestContext) -> None:
         try:
@@ -153,26 +135,13 @@ def main(out_dir: Path, screenshot: Path | None, ticks: int = 3) -> int:
         except Exception:
             results["exception"] = traceback.format_exc()
 
-    def configure_engine() -> None:
-        io = imgui.test_engine.get_io(hello_imgui.get_imgui_test_engine())
-        io.config_watchdog_warning, io.config_watchdog_kill_test = 200.0, 400.0
-
-    rp = runner_params(app)
-    rp.callbacks.register_tests = configure_engine
-    try:
-        testing.run(test_function=scenario, runner_params=rp, add_ons_params=addons(),
-                    run_speed=testing.TestRunSpeed.fast)
-    except Exception:
-        results["run_error"] = traceback.format_exc()
-    finally:
+    def stop_run() -> None:  # never leave a run behind a failed test
         if app.training is not None and app.training.job is not None and app.training.job.running:
             from viewer import run_processes
 
-            run_processes.kill_tree(app.training.job.info)  # never leave a run behind a failed test
-    results["seconds"] = time.monotonic() - t0
-    (out_dir / "results.json").write_text(json.dumps(results, indent=2))
-    return 0
+            run_processes.kill_tree(app.training.job.info)
 
+    return h.run(scenario, watchdog=(200.0, 400.0), cleanup=stop_run)
 
 if __name__ == "__main__":
     sys.exit(main(Path(sys.argv[1]), Path(sys.argv[2]).resolve() if len(sys.argv) > 2 else None,

@@ -12,7 +12,6 @@ Save .ply, start a large extraction and Cancel it. Results go to OUT_DIR/results
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 import traceback
@@ -22,12 +21,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import numpy as np
 import torch
-from imgui_bundle import hello_imgui, imgui
+from imgui_bundle import imgui
 from imgui_bundle.immapp import testing
 
 from viewer.app import AppOptions, ViewerApp
 from viewer.export import picture
-from viewer.runner import addons, runner_params
+from tests.viewer.gui_harness import Harness
 from viewer.state import ViewerState
 
 RES = 48  # extraction grid
@@ -42,40 +41,12 @@ def main(out_dir: Path, screenshot: Path | None) -> int:
     state.render.coarse_mult = state.render.fine_mult = 0.5
     state.export.out_dir = str(out_dir / "exports")
     app = ViewerApp(state, AppOptions(device=torch.device("cpu"), use_session=False, window_size=(1280, 820)))
-    results: dict = {}
-    gl_tasks: list = []
-
-    def wait(ctx, cond, what: str, timeout: float = 60.0) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if cond():
-                return True
-            ctx.yield_()
-        results.setdefault("timeouts", []).append(what)
-        return False
+    h = Harness(app, out_dir)
+    results, wait, full_frame_of_current, on_gui_thread = h.results, h.wait, h.full_frame_of_current, h.on_gui_thread
 
     def wait_item(ctx, ref: str, timeout: float = 30.0) -> bool:
         """Yield frames until `ref` is on screen (a failed lookup would end the whole test)."""
         return wait(ctx, lambda: ctx.item_exists(ref), f"item {ref}", timeout)
-
-    def on_gui_thread(ctx, fn, what: str):
-        box: dict = {}
-
-        def task() -> None:
-            try:
-                box["value"] = fn()
-            except Exception:
-                box["error"] = traceback.format_exc()
-        gl_tasks.append(task)
-        wait(ctx, lambda: bool(box), what, 30)
-        if "error" in box:
-            raise RuntimeError(box["error"])
-        return box.get("value")
-
-    def full_frame_of_current() -> bool:
-        r, req = app.result, app.current_request()
-        return (r is not None and req is not None and not app.worker.busy and r.quality.level == "full"
-                and (r.request.latent, r.request.view) == (req.latent, req.view))
 
     def scenario(ctx: imgui.test_engine.TestContext) -> None:
         try:
@@ -157,35 +128,7 @@ def main(out_dir: Path, screenshot: Path | None) -> int:
         except Exception:
             results["exception"] = traceback.format_exc()
 
-    def configure_engine() -> None:
-        io = imgui.test_engine.get_io(hello_imgui.get_imgui_test_engine())
-        io.config_watchdog_warning, io.config_watchdog_kill_test = 120.0, 240.0
-        # a loaded CPU draws a frame in 0.2-0.5 s, so the simulated double-click's two clicks can be
-        # further apart than Dear ImGui's 0.3 s double-click time: give the test a generous one
-        io_ = imgui.get_io()
-        if hasattr(io_, "mouse_single_click_delay"):  # must stay above the double-click time
-            io_.mouse_single_click_delay = max(io_.mouse_single_click_delay, 3.5)
-        io_.mouse_double_click_time = 3.0
-
-    rp = runner_params(app)
-    rp.callbacks.register_tests = configure_engine
-
-    def frame_end() -> None:
-        while gl_tasks:
-            gl_tasks.pop(0)()
-        app.frame_end()
-
-    rp.callbacks.post_render_dockable_windows = frame_end
-    t0 = time.monotonic()
-    try:
-        testing.run(test_function=scenario, runner_params=rp, add_ons_params=addons(),
-                    run_speed=testing.TestRunSpeed.fast)
-    except Exception:
-        results["run_error"] = traceback.format_exc()
-    results["seconds"] = time.monotonic() - t0
-    (out_dir / "results.json").write_text(json.dumps(results, indent=2))
-    return 0
-
+    return h.run(scenario, slow_clicks=3.0)
 
 if __name__ == "__main__":
     sys.exit(main(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) > 2 else None))

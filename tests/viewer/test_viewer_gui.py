@@ -7,17 +7,14 @@ its record against independent oracles: the lerp formula and core's G.render cal
 Skipped, with the reason, when imgui-bundle is missing or no X server can be started.
 """
 
-import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-from viewer_testlib import gui_env, start_xvfb, tiny_cfg
+from viewer_testlib import run_gui_driver, tiny_cfg
 
 from core import cameras as camlib
 from core.checkpoint import build_generator, load_generator, save_checkpoint
@@ -33,9 +30,6 @@ DRIVER = Path(__file__).with_name("gui_driver.py")
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """Run the driver once; returns (results dict, out dir, checkpoint path)."""
-    xvfb, display = start_xvfb()
-    if xvfb is None:
-        pytest.skip(f"GUI tests skipped: {display}")
     tmp = tmp_path_factory.mktemp("gui")
     ckpt = tmp / "tiny.pt"
     cfg = tiny_cfg()
@@ -44,18 +38,7 @@ def run(tmp_path_factory):
     save_checkpoint(tmp / "run" / "network-snapshot-000004.pt", cfg, build_generator(cfg, seed=4))
     (tmp / "broken.pt").write_bytes(b"not a checkpoint")
     (tmp / "notes.txt").write_text("hidden by the dialog's filter")
-    try:
-        proc = subprocess.run([sys.executable, str(DRIVER), str(tmp / "out"), str(ckpt)],
-                              env=gui_env(display, tmp / "config"), capture_output=True, text=True, timeout=240)
-    finally:
-        xvfb.terminate()
-        xvfb.wait(10)
-    path = tmp / "out" / "results.json"
-    assert path.exists(), f"the driver wrote no results (rc {proc.returncode}):\n{proc.stderr[-3000:]}"
-    results = json.loads(path.read_text())
-    assert "exception" not in results and "run_error" not in results, \
-        results.get("exception") or results.get("run_error")
-    assert not results.get("timeouts"), f"steps timed out: {results['timeouts']}\n{proc.stdout[-2000:]}"
+    results, _ = run_gui_driver(DRIVER, [str(ckpt)], tmp, tmp / "out", timeout=240)
     assert not (tmp / "config" / "session.json").exists()  # the driver runs without a session
     return results, tmp / "out", ckpt
 

@@ -7,16 +7,13 @@ back by trimesh, and the mesh's silhouette rasterised on the CPU from the camera
 make_rays) against the pixels the GL pass drew with the viewer's camera matrices.
 """
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import trimesh
-from viewer_testlib import gui_env, start_xvfb
+from viewer_testlib import run_gui_driver
 
 from core import cameras as camlib
 from core.config import get_preset
@@ -32,22 +29,8 @@ READ = 96
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    xvfb, display = start_xvfb()
-    if xvfb is None:
-        pytest.skip(f"GUI tests skipped: {display}")
     tmp = tmp_path_factory.mktemp("mesh_gui")
-    try:
-        proc = subprocess.run([sys.executable, str(DRIVER), str(tmp / "out")],
-                              env=gui_env(display, tmp / "config"), capture_output=True, text=True, timeout=300)
-    finally:
-        xvfb.terminate()
-        xvfb.wait(10)
-    path = tmp / "out" / "results.json"
-    assert path.exists(), f"the driver wrote no results (rc {proc.returncode}):\n{proc.stderr[-3000:]}"
-    results = json.loads(path.read_text())
-    assert "exception" not in results and "run_error" not in results, \
-        results.get("exception") or results.get("run_error")
-    assert not results.get("timeouts"), f"steps timed out: {results['timeouts']}\n{proc.stdout[-2000:]}"
+    results, _ = run_gui_driver(DRIVER, [], tmp, tmp / "out", timeout=300)
     return results, tmp / "out"
 
 

@@ -5,14 +5,12 @@ Skipped, with the reason, when imgui-bundle is missing or no X server can be sta
 """
 
 import json
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 import torch
-from viewer_testlib import gui_env, start_xvfb
+from viewer_testlib import run_gui_driver
 
 from core.checkpoint import load_checkpoint
 
@@ -24,23 +22,9 @@ DRIVER = Path(__file__).with_name("gui_driver_train.py")
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    xvfb, display = start_xvfb()
-    if xvfb is None:
-        pytest.skip(f"GUI tests skipped: {display}")
     tmp = tmp_path_factory.mktemp("gui_train")
     out = tmp / "out"
-    try:
-        proc = subprocess.run([sys.executable, str(DRIVER), str(out)], env=gui_env(display, tmp / "config"),
-                              capture_output=True, text=True, timeout=400)
-    finally:
-        xvfb.terminate()
-        xvfb.wait(10)
-    path = out / "results.json"
-    assert path.exists(), f"the driver wrote no results (rc {proc.returncode}):\n{proc.stderr[-3000:]}"
-    results = json.loads(path.read_text())
-    assert "exception" not in results and "run_error" not in results, \
-        results.get("exception") or results.get("run_error")
-    assert not results.get("timeouts"), f"steps timed out: {results['timeouts']}\n{json.dumps(results)[-3000:]}"
+    results, _ = run_gui_driver(DRIVER, [], tmp, out, timeout=400)
     return results, out
 
 

@@ -57,3 +57,32 @@ def gui_env(display: str, config_dir: Path) -> dict[str, str]:
                PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     env.pop("WAYLAND_DISPLAY", None)
     return env
+
+
+def run_gui_driver(driver: Path, args: list[str], tmp: Path, out: Path, timeout: float) -> tuple[dict, str]:
+    """Run a GUI driver script (tests/viewer/gui_*driver*.py) under a fresh Xvfb: `driver OUT *args`.
+
+    Skips the calling test when no X server can be started. Returns (its results.json, its stdout)
+    after checking that it wrote one, raised nothing and timed out on no step.
+    """
+    import json
+    import sys
+
+    import pytest
+
+    xvfb, display = start_xvfb()
+    if xvfb is None:
+        pytest.skip(f"GUI tests skipped: {display}")
+    try:
+        proc = subprocess.run([sys.executable, str(driver), str(out), *args], env=gui_env(display, tmp / "config"),
+                              capture_output=True, text=True, timeout=timeout)
+    finally:
+        xvfb.terminate()
+        xvfb.wait(10)
+    path = out / "results.json"
+    assert path.exists(), f"the driver wrote no results (rc {proc.returncode}):\n{proc.stderr[-3000:]}"
+    results = json.loads(path.read_text())
+    assert "exception" not in results and "run_error" not in results, \
+        results.get("exception") or results.get("run_error")
+    assert not results.get("timeouts"), f"steps timed out: {results['timeouts']}\n{proc.stdout[-2000:]}"
+    return results, proc.stdout

@@ -198,16 +198,24 @@ def _field(t, f: tf.FormField) -> None:
     _tooltip(f"{f.name}: {f.doc}")
 
 
+def _path_row(u: TrainingUi, obj, attr: str, tip: str, browse_tip: str, **picker_kw) -> None:
+    """A path field filling the row but for a "..." button that opens the path picker on it
+    (widget ids ##attr and ...##attr)."""
+    imgui.set_next_item_width(-_browse_w())
+    _, value = imgui.input_text(f"##{attr}", getattr(obj, attr))
+    setattr(obj, attr, value)
+    _tooltip(tip)
+    imgui.same_line()
+    if imgui.button(f"...##{attr}"):
+        u.picker.open(getattr(obj, attr), lambda p: setattr(obj, attr, p), **picker_kw)
+    _tooltip(browse_tip)
+
+
 def _dataset(app: ViewerApp, u: TrainingUi) -> None:
     t = app.state.train
     imgui.separator_text("Dataset")
-    imgui.set_next_item_width(-_browse_w())
-    _, t.data = imgui.input_text("##data", t.data)
-    _tooltip("dataset folder or .zip with a dataset.json (also where the buttons below write)")
-    imgui.same_line()
-    if imgui.button("...##data"):
-        u.picker.open(t.data, lambda p: setattr(t, "data", p), allow_dir=True)
-    _tooltip("browse for a dataset .zip or folder")
+    _path_row(u, t, "data", "dataset folder or .zip with a dataset.json (also where the buttons below write)",
+              "browse for a dataset .zip or folder", allow_dir=True)
     busy = u.tool is not None
     imgui.begin_disabled(busy)
     if imgui.button("Make synthetic"):
@@ -269,13 +277,8 @@ def _options(app: ViewerApp, u: TrainingUi) -> None:
 def _run_controls(app: ViewerApp, u: TrainingUi) -> None:
     t = app.state.train
     imgui.separator_text("Run")
-    imgui.set_next_item_width(-_browse_w())
-    _, t.outdir = imgui.input_text("##outdir", t.outdir)
-    _tooltip("the run folder: config.json, stats.jsonl, snapshots, train.log, train.pid.json")
-    imgui.same_line()
-    if imgui.button("...##outdir"):
-        u.picker.open(t.outdir, lambda p: setattr(t, "outdir", p), want_dir=True)
-    _tooltip("browse for the run folder (a new run: type a new name after the folder)")
+    _path_row(u, t, "outdir", "the run folder: config.json, stats.jsonl, snapshots, train.log, train.pid.json",
+              "browse for the run folder (a new run: type a new name after the folder)", want_dir=True)
     running = u.job is not None and u.job.running
     imgui.begin_disabled(running)
     if imgui.button("Start"):
