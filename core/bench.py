@@ -226,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="small: one 64^2-plane item, 1024 rays x 96 samples; real: a training batch and a 512^2 frame")
     k.add_argument("--repeats", type=int, default=3, help="timed calls per row (default 3)")
     k.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")
+    k.add_argument("--part", default="all", choices=["all", "ops", "e2e"],
+                   help="the op table, the end-to-end table (viewer frame, training G step) or both (default)")
     k.set_defaults(func=_bench_kernels)
     m = sub.add_parser("mesh", help="time mesh extraction (grid + marching cubes): separable vs plain G.query")
     m.add_argument("--device", default="auto", help="auto | cpu | cuda")

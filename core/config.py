@@ -75,6 +75,13 @@ class RenderConfig:
         "installed, else the PyTorch reference (said once in the log); 'reference' = always PyTorch "
         "(the ground truth); 'triton' = always Triton (an error where it cannot run).",
     )
+    fused_march: bool = doc(
+        True,
+        "Inference with the Triton kernels: march each ray in one fused kernel per pass (nothing per "
+        "sample stored; the fine pass evaluates the coarse samples again), or False: evaluate the field "
+        "once at the coarse and once at the fine samples (query_points) and composite them (colour and "
+        "density stored per sample). `python -m core.bench kernels` times both.",
+    )
     stop_transmittance: float = doc(
         0.0,
         "Inference only: stop marching a ray once its transmittance falls below this (early ray "

@@ -38,7 +38,8 @@ def test_triton_kernels_match_reference_under_interpreter():
     assert proc.returncode == 0 and not failed, (failed, proc.stderr[-3000:])
     names = " ".join(c["name"] for c in checks)
     for op in ("triplane_sample", "composite", "query_points", "march_rays", "grad planes", "grad points",
-               "grad sigma", "grad rgb", "float16", "bfloat16", "stop=0.05"):
+               "grad sigma", "grad rgb", "float16", "bfloat16", "stop=0.05", "render fused march",
+               "render query+composite", "render training"):
         assert op in names, op
     assert summary["checks"] == len(checks) >= 100
 
@@ -231,3 +232,21 @@ def test_render_kernel_impl_reference_equals_auto_on_cpu_and_stop_transmittance_
         c = G.render(planes, cams, resolution=8)
     torch.testing.assert_close(a["image"], b["image"], rtol=0, atol=0)
     torch.testing.assert_close(c["image"], b["image"], atol=2e-3, rtol=0)
+
+
+def test_bench_end_to_end_table_on_cpu():
+    """`core.bench kernels --part e2e`: the reference rows of both targets are timed on the CPU and
+    the Triton rows say they need CUDA (instead of silently timing the reference twice)."""
+    proc = subprocess.run([sys.executable, "-m", "core.bench", "kernels", "--device", "cpu", "--part", "e2e",
+                           "--repeats", "1"], cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS="1"),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [ln.split("|")[1:-1] for ln in proc.stdout.splitlines() if ln.startswith("| viewer") or
+            ln.startswith("| training")]
+    assert len(rows) == 5, proc.stdout
+    for cells in rows:
+        name, impl, ms = (c.strip() for c in cells[:3])
+        if impl == "reference":
+            assert float(ms) > 0 and cells[5].strip() == "1.00", cells
+        else:
+            assert ms == "needs CUDA", cells

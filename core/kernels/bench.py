@@ -1,4 +1,5 @@
-"""`python -m core.bench kernels`: time each render op per implementation; prints a markdown table.
+"""`python -m core.bench kernels`: time each render op per implementation; prints a markdown table,
+then the end-to-end table of the issue's targets (`bench_e2e.py`; --part ops|e2e|all).
 
 Rows: reference (PyTorch), compile (torch.compile of the reference; reported unavailable when it
 fails), triton (CUDA only; 'needs CUDA' elsewhere). Per row: median ms of --repeats timed calls
@@ -159,10 +160,11 @@ def bench_kernels(args) -> int:
     print(f"- device: {device_name(device)}\n- torch: {torch.__version__}\n- commit: {git_commit()}\n"
           f"- size: {args.size} {_sizes(args.size)}\n"
           f"- measured rates for the floor: copy {bw / 1e9:.1f} GB/s, fp32 matmul {fl / 1e9:.1f} GFLOP/s\n"
-          f"- command: python -m core.bench {shlex.join(args.argv)}\n\n"
-          f"| op | impl | ms (median of {args.repeats}) | Mpoints/s | {mem_col} | x reference | x compile "
-          f"| floor: MB, GFLOP, ms |\n|---|---|---:|---:|---:|---:|---:|---|")
-    for wl in workloads(args.size, device):
+          f"- command: python -m core.bench {shlex.join(args.argv)}")
+    if args.part in ("all", "ops"):
+        print(f"\n| op | impl | ms (median of {args.repeats}) | Mpoints/s | {mem_col} | x reference | x compile "
+              f"| floor: MB, GFLOP, ms |\n|---|---|---:|---:|---:|---:|---:|---|")
+    for wl in (workloads(args.size, device) if args.part in ("all", "ops") else []):
         floor = f"{wl.bytes / 1e6:.1f}, {wl.flops / 1e9:.2f}, {max(wl.bytes / bw, wl.flops / fl) * 1e3:.2f}"
         base = {}
         for impl in ("reference", "compile", "triton"):
@@ -184,4 +186,7 @@ def bench_kernels(args) -> int:
             vs_comp = f"{base['compile'] / sec:.2f}" if "compile" in base else ""
             print(f"| {wl.name} | {impl} | {sec * 1e3:.1f} | {wl.points / sec / 1e6:.2f} | {peak / 2**20:.0f} | "
                   f"{vs_ref} | {vs_comp} | {floor} |", flush=True)
+    if args.part in ("all", "e2e"):
+        from .bench_e2e import print_table
+        print_table(args.size, device, args.repeats, time_call)
     return 0

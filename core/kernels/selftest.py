@@ -149,18 +149,70 @@ def test_march(device, shapes, dtypes, gen):
                     check(name, got[k], want[k], max(rel, 1e-4), max(atol, 1e-4), max(rtol, 1e-3))
 
 
+def _tiny_generator(device, plane_res: int, seed: int = 0):
+    """A randomly initialised generator of the demo preset's shape, small enough for the interpreter."""
+    from ..checkpoint import build_generator
+    from ..config import get_preset
+    cfg = get_preset("demo")
+    g = cfg.generator
+    g.z_dim = g.w_dim = 16
+    g.plane_res, g.channel_base, g.channel_max, g.decoder_hidden = plane_res, 16 * plane_res, 16, 16
+    g.density_shift = 2.0  # denser than at init, so the rays have something to composite
+    return build_generator(cfg, seed=seed).to(device).eval()
+
+
+def test_render(device, shapes, gen):
+    """G.render end to end: the viewer's paths (fused march_rays, or query_points + composite) and the
+    training path (triplane_sample + composite, gradients to the planes) against kernel_impl='reference'."""
+    from .. import cameras as camlib
+    for (b, res, plane_res, nc, nf) in shapes:
+        G = _tiny_generator(device, plane_res)
+        rc = G.cfg.render
+        with torch.no_grad():
+            planes = G.planes(G.mapping(torch.randn(b, 16, generator=gen).to(device), None))
+        cams = camlib.sample_cameras(G.cfg.camera, b, device=device, generator=gen)
+
+        def render(impl, fused=True, stop=0.0, p=planes):
+            rc.kernel_impl, rc.fused_march, rc.stop_transmittance = impl, fused, stop
+            return G.render(p, cams, resolution=res, num_coarse=nc, num_fine=nf)
+
+        with torch.no_grad():
+            want = render("reference")
+            for fused in (True, False):
+                got = render("triton", fused)
+                for k in ("image", "opacity", "depth"):
+                    check(f"render {'fused march' if fused else 'query+composite'} B{b} {res}^2 S{nc}+{nf} {k}",
+                          got[k], want[k], 1e-4, 1e-4, 1e-3)
+        # training: a gradient through the planes (and the decoder) from a weighted image loss
+        wts = torch.randn(b, 3, res, res, generator=gen).to(device)
+        grads = {}
+        for impl in ("reference", "triton"):
+            p = planes.detach().clone().requires_grad_(True)
+            G.requires_grad_(True)
+            G.zero_grad(set_to_none=True)
+            img = render(impl, p=p)["image"]
+            (img * wts).sum().backward()
+            grads[impl] = (img.detach(), p.grad, next(G.decoder.parameters()).grad)
+            G.requires_grad_(False)
+        for name, x, y in zip(("image", "grad planes", "grad decoder"), grads["triton"], grads["reference"]):
+            check(f"render training B{b} {res}^2 S{nc}+{nf} {name}", x, y, 1e-4, 1e-4, 1e-3)
+        rc.kernel_impl, rc.fused_march, rc.stop_transmittance = "auto", True, 0.0
+
+
 SIZES = {
     "tiny": dict(
         triplane=[(1, 4, 5, 7, 20), (2, 32, 8, 8, 33), (1, 3, 16, 9, 17)],
         composite=[(5, 8, 3), (19, 13, 3), (3, 1, 3), (6, 7, 0)],
         query=[(1, 32, 64, 8, 40), (2, 12, 20, 5, 17)],
         march=[(1, 20, 6, 32, 64, 8), (2, 5, 3, 12, 20, 6)],
+        render=[(2, 6, 8, 5, 4)],
     ),
     "real": dict(
         triplane=[(4, 32, 256, 256, 200_000), (2, 32, 512, 512, 100_000)],
         composite=[(65536, 96, 3), (4096, 48, 0)],
         query=[(2, 32, 64, 256, 300_000)],
         march=[(1, 65536, 96, 32, 64, 256)],
+        render=[(2, 128, 256, 48, 48)],
     ),
 }
 
@@ -192,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m core.kernels.selftest", description=__doc__.split("\n\n")[0])
     p.add_argument("--size", default="tiny", choices=sorted(SIZES))
     p.add_argument("--device", default="cpu")
-    p.add_argument("--only", default="", help="comma-separated subset of triplane,composite,query,march")
+    p.add_argument("--only", default="", help="comma-separated subset of triplane,composite,query,march,render")
     p.add_argument("--half", action="store_true", help="also fp16 and bf16 planes")
     args = p.parse_args(argv)
     device = torch.device(args.device)
@@ -201,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     gen = torch.Generator().manual_seed(0)
     sizes = SIZES[args.size]
-    only = set(filter(None, args.only.split(","))) or {"triplane", "composite", "query", "march"}
+    only = set(filter(None, args.only.split(","))) or {"triplane", "composite", "query", "march", "render"}
     dtypes = [torch.float32] + ([torch.float16, torch.bfloat16] if args.half else [])
     if "triplane" in only:
         test_triplane(device, sizes["triplane"], dtypes, gen)
@@ -211,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         test_query(device, sizes["query"], dtypes, gen)
     if "march" in only:
         test_march(device, sizes["march"], dtypes[:1] if args.size == "tiny" else dtypes, gen)
+    if "render" in only:
+        test_render(device, sizes["render"], gen)
     failed = [r["name"] for r in _results if not r["ok"]]
     print(json.dumps({"checks": len(_results), "failed": failed}), flush=True)
     return 1 if failed else 0

@@ -138,7 +138,7 @@ class TriPlaneGenerator(nn.Module):
 
         march = None
         inference = not self._records_grad(planes)
-        if inference and density_noise <= 0 and kernels.will_use_triton(rc.kernel_impl, planes):
+        if inference and density_noise <= 0 and rc.fused_march and kernels.will_use_triton(rc.kernel_impl, planes):
             g, params = self.cfg.generator, self.decoder.params()
 
             def march(o, d, t):  # the fused per-ray kernel (inference)
