@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Everything a session lent a GPU should run, as one command (the `device` tool gives about 15
+# minutes of one H100/H200 per task, start-up included): what only a GPU can show first, then
+# demo-model training with the minutes that are left.
+#
+#   bash scripts/gpu_session.sh [TRAIN_MINUTES]      (default 5; 0 skips training)
+#
+# From a session, with the dataset carried (data/ is git-ignored; make it first with
+# scripts/make_demo_data.sh, which needs PyPI and so cannot run on the GPU machine):
+#   run(command="PYTHONUNBUFFERED=1 bash scripts/gpu_session.sh 5", carry=["data"], timeout_s=600)
+#
+# Writes to ${OUT:-runs/gpu} (at most 8 files of <= 16 MiB come back from the device tool):
+#   checks.md     device, the GPU kernel tests, `core.bench kernels --size real` (ops + end to end)
+#   train.log     the training run's log;  stats.jsonl, fakes.png: its stats and newest sample grid
+#   demo.pt.part-aa, -ab   the re-bundled demo model in two parts (the bundle is ~18 MiB); join
+#                 them with `cat demo.pt.part-* > checkpoints/demo.pt` and regenerate the model card
+# Each step has its own time limit and a failing step does not stop the next.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+train_min="${1:-5}"
+out="${OUT:-runs/gpu}"
+mkdir -p "$out"
+log="$out/checks.md"
+step() { echo; echo "## $*"; echo; }
+
+{
+  step "device"
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1
+  python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__, torch.cuda.get_device_name())" 2>&1
+  git log -1 --format='commit %h %s' 2>/dev/null || true
+
+  step "pytest tests/test_kernels_gpu.py (Triton vs reference at real sizes, forward and gradients)"
+  timeout 240 python3 -m pytest -q -p no:cacheprovider tests/test_kernels_gpu.py 2>&1 | tail -25
+
+  step "python -m core.bench kernels --device cuda --size real"
+  timeout 300 python3 -m core.bench kernels --device cuda --size real --repeats 5 2>&1
+} > "$log" 2>&1
+echo "checks done: $log"
+
+if [ "$train_min" != "0" ]; then
+  run=runs/demo_gpu
+  resume=(--resume checkpoints/demo.pt)
+  ls "$run"/network-snapshot-*.pt >/dev/null 2>&1 && resume=(--resume auto)
+  # SIGTERM at the limit: the trainer writes a snapshot and exits cleanly
+  timeout -s TERM -k 60 "$((train_min * 60))" python3 -m core.train --data data/demo_objects.zip --outdir "$run" \
+      --preset demo --device cuda --kimg 1000 --train.metrics '[]' --train.workers 4 --train.snapshot_ticks 5 \
+      "${resume[@]}" > "$out/train.log" 2>&1
+  cp "$run/stats.jsonl" "$out/" 2>/dev/null
+  newest=$(ls "$run"/samples/fakes*.png 2>/dev/null | tail -1)
+  [ -n "$newest" ] && cp "$newest" "$out/fakes.png"
+  if python3 -m core.bundle --ckpt "$run" --out "$run/demo.pt" --training-state \
+      --note "scripts/gpu_session.sh $train_min" >> "$out/train.log" 2>&1; then
+    split -b 15M "$run/demo.pt" "$out/demo.pt.part-"
+  fi
+  echo "training done: $out/train.log"
+fi
