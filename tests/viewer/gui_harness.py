@@ -34,15 +34,25 @@ class Harness:
         passes (False; `what` goes to results["timeouts"]). idle_s: a pause between frames, which
         leaves the CPU to a background process the scenario waits on."""
         end = time.monotonic() + (self.default_timeout if timeout is None else timeout)
-        while time.monotonic() < end:
-            if cond():
-                self.results.setdefault("t", {})[what] = round(time.monotonic() - self.t0, 2)
-                return True
-            ctx.yield_()
-            if self.idle_s:
-                time.sleep(self.idle_s)
-        self.results.setdefault("timeouts", []).append(what)
-        return False
+        try:
+            while time.monotonic() < end:
+                if cond():
+                    self.results.setdefault("t", {})[what] = round(time.monotonic() - self.t0, 2)
+                    return True
+                ctx.yield_()
+                if self.idle_s:
+                    time.sleep(self.idle_s)
+            self.results.setdefault("timeouts", []).append(what)
+            return False
+        finally:
+            self.save(partial=True)  # a run killed later still leaves how far it got
+
+    def save(self, partial: bool = False) -> None:
+        """Write results.json (atomically: a reader never sees half a file)."""
+        data = {**self.results, "partial": partial, "seconds": time.monotonic() - self.t0}
+        tmp = self.out_dir / "results.json.tmp"
+        tmp.write_text(json.dumps(data, indent=2, default=str))
+        tmp.replace(self.out_dir / "results.json")
 
     def full_frame_of_current(self) -> bool:
         """The shown frame is a full-quality one of the current latent and view, and none is pending."""
@@ -101,6 +111,5 @@ class Harness:
         finally:
             if cleanup is not None:
                 cleanup()
-        self.results["seconds"] = time.monotonic() - self.t0
-        (self.out_dir / "results.json").write_text(json.dumps(self.results, indent=2))
+        self.save()
         return 0

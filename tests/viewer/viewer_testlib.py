@@ -73,15 +73,21 @@ def run_gui_driver(driver: Path, args: list[str], tmp: Path, out: Path, timeout:
     xvfb, display = start_xvfb()
     if xvfb is None:
         pytest.skip(f"GUI tests skipped: {display}")
+    path = out / "results.json"
     try:
         proc = subprocess.run([sys.executable, str(driver), str(out), *args], env=gui_env(display, tmp / "config"),
                               capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:  # say how far it got (the driver saves after every step)
+        got = json.loads(path.read_text()) if path.exists() else "no results.json"
+        tail = (e.stdout or b"")[-2000:]
+        raise AssertionError(f"{driver.name} ran over {timeout} s; its partial results: {got}\n"
+                             f"stdout tail: {tail.decode(errors='replace') if isinstance(tail, bytes) else tail}")
     finally:
         xvfb.terminate()
         xvfb.wait(10)
-    path = out / "results.json"
     assert path.exists(), f"the driver wrote no results (rc {proc.returncode}):\n{proc.stderr[-3000:]}"
     results = json.loads(path.read_text())
+    assert not results.get("partial"), f"the driver stopped before the end (rc {proc.returncode}): {results}"
     assert "exception" not in results and "run_error" not in results, \
         results.get("exception") or results.get("run_error")
     assert not results.get("timeouts"), f"steps timed out: {results['timeouts']}\n{proc.stdout[-2000:]}"
