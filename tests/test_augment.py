@@ -192,3 +192,18 @@ def test_controller_state_round_trip_resumes_exactly(tmp_path):
         b.observe(t)
         assert a.step(16) == b.step(16)
     assert a.state_dict() == b.state_dict() and a.p > 0
+
+
+def test_controller_resume_keeps_the_new_settings():
+    """A resume restores p and the counters, but a changed speed or target (train.ada_kimg,
+    train.ada_target) takes effect: p then moves by the new step size."""
+    a = AdaController(AugmentPipe(), interval=1, speed_kimg=500.0)
+    for _ in range(3):
+        a.observe(torch.ones(16))
+        a.step(16)
+    b = AdaController(AugmentPipe(), target=0.9, interval=1, speed_kimg=50.0)
+    b.load_state_dict(a.state_dict())
+    assert b.p == a.p and b.steps == 3 and (b.target, b.speed_kimg) == (0.9, 50.0)
+    p0 = b.p
+    b.observe(torch.ones(16))
+    assert b.step(16) == pytest.approx(p0 + 16 / (50.0 * 1000))

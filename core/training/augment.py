@@ -217,9 +217,10 @@ class AdaController:
                 "last_rt": self.last_rt}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore the loop's state (p, the step counter, the partial sums). The settings (target,
+        interval, speed) stay this controller's, i.e. the config's: a resume with `--train.ada_kimg`
+        or `--train.ada_target` changed uses the new values (the same config resumes exactly)."""
         self.p, self.steps = float(state["p"]), int(state["steps"])
         self.sign_sum, self.sign_count = float(state["sign_sum"]), int(state["sign_count"])
-        self.target, self.interval = float(state["target"]), int(state["interval"])
-        self.speed_kimg = float(state["speed_kimg"])
         self.last_rt = None if state.get("last_rt") is None else float(state["last_rt"])
         self._sync()
