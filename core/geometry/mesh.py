@@ -129,12 +129,10 @@ def cleanup(mesh: trimesh.Trimesh, keep_components: int = 1, smooth_iterations: 
 def vertex_colors(field: Field, vertices: np.ndarray, chunk_points: int = DEFAULT_CHUNK_POINTS) -> np.ndarray:
     """The field's rgb ([-1, 1]) at world vertices -> uint8 RGBA [V, 4]."""
     out = np.empty((len(vertices), 4), np.uint8)
-    out[:, 3] = 255
     v = torch.from_numpy(np.asarray(vertices, np.float32))
     for s in range(0, len(v), chunk_points):
         rgb, _ = field(v[s:s + chunk_points][None])
-        c = rgb.reshape(-1, 3).float().cpu().numpy()
-        out[s:s + chunk_points, :3] = np.clip(np.rint((c + 1) * 127.5), 0, 255).astype(np.uint8)
+        out[s:s + chunk_points] = _to_rgba(rgb.reshape(-1, 3).float().cpu().numpy())
     return out
 
 
@@ -168,7 +166,8 @@ def ray_vertex_colors(field: Field, vertices: np.ndarray, normals: np.ndarray, d
         comp = kernels.composite(rgb, sigma, t.expand(len(vs), samples).contiguous(), far_opaque=False)
         hit = comp["opacity"] > 1e-4
         color = comp["rgb"] / comp["opacity"].clamp_min(1e-4)[:, None]
-        at_vertex, _ = field(vs[None])
-        color = torch.where(hit[:, None], color, at_vertex.reshape(-1, 3).float())
+        if not hit.all():
+            at_vertex, _ = field(vs[~hit][None])
+            color[~hit] = at_vertex.reshape(-1, 3).float()
         out[s:s + per] = color.cpu().numpy()
     return _to_rgba(out)

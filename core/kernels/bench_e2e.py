@@ -35,15 +35,10 @@ E2E_SIZES = {"real": dict(preset="ffhq512", frame=512, coarse=48, fine=48, batch
              "small": dict(preset="demo", frame=64, coarse=24, fine=24, batch=4)}
 
 
-def _generator(preset: str, device: torch.device):
-    from ..checkpoint import build_generator
-    from ..config import get_preset
-    return build_generator(get_preset(preset), seed=0).to(device).eval()
-
-
 def workloads(size: str, device: torch.device) -> list[EndToEnd]:
     z = E2E_SIZES[size]
-    G = _generator(z["preset"], device)
+    from ..checkpoint import load_generator
+    G, _ = load_generator(f"random:{z['preset']}", device)
     cfg, rc = G.cfg, G.cfg.render
     gen = torch.Generator().manual_seed(0)
     pose_cond = cfg.generator.pose_cond

@@ -123,8 +123,7 @@ def composite(rgb: torch.Tensor, sigma: torch.Tensor, t: torch.Tensor, far_opaqu
     1e10 long when `far_opaque`, else 1e-3. stop_transmittance > 0 (inference): samples reached with
     a transmittance below it get weight 0 (early ray termination).
     """
-    last = FAR_DELTA_OPAQUE if far_opaque else FAR_DELTA_OPEN
-    deltas = torch.cat([t[..., 1:] - t[..., :-1], torch.full_like(t[..., :1], last)], dim=-1)
+    deltas = torch.cat([t[..., 1:] - t[..., :-1], torch.full_like(t[..., :1], far_delta(far_opaque))], dim=-1)
     tau = sigma * deltas
     acc = torch.cumsum(tau, dim=-1)
     trans = torch.exp(-torch.cat([torch.zeros_like(acc[..., :1]), acc[..., :-1]], dim=-1))
@@ -137,6 +136,11 @@ def composite(rgb: torch.Tensor, sigma: torch.Tensor, t: torch.Tensor, far_opaqu
     out_rgb = (weights[..., None] * rgb).sum(-2)
     return {"rgb": out_rgb, "opacity": opacity, "depth": depth_from(depth_raw, opacity, t),
             "depth_raw": depth_raw, "weights": weights}
+
+
+def far_delta(far_opaque: bool) -> float:
+    """The length of the interval after a ray's last sample: 1e10 (opaque far plane) or 1e-3."""
+    return FAR_DELTA_OPAQUE if far_opaque else FAR_DELTA_OPEN
 
 
 def depth_from(depth_raw: torch.Tensor, opacity: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -196,7 +196,6 @@ def test_render(device, shapes, gen):
             G.requires_grad_(False)
         for name, x, y in zip(("image", "grad planes", "grad decoder"), grads["triton"], grads["reference"]):
             check(f"render training B{b} {res}^2 S{nc}+{nf} {name}", x, y, 1e-4, 1e-4, 1e-3)
-        rc.kernel_impl, rc.fused_march, rc.stop_transmittance = "auto", True, 0.0
 
 
 SIZES = {

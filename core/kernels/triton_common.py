@@ -48,11 +48,6 @@ def mlp_args(params, device):
     return w0, b0, w1, b1, w0.shape[0]
 
 
-def far_delta(far_opaque: bool) -> float:
-    """The length of the interval after a ray's last sample (see reference.composite)."""
-    return reference.FAR_DELTA_OPAQUE if far_opaque else reference.FAR_DELTA_OPEN
-
-
 def result_dtype(planes: torch.Tensor) -> torch.dtype:
     """fp64 for fp64 planes (computed in fp32, returned in fp64, like the reference's dtype), else fp32."""
     return torch.float64 if planes.dtype == torch.float64 else torch.float32

@@ -11,8 +11,8 @@ import torch
 import triton
 import triton.language as tl
 
-from .reference import depth_from
-from .triton_common import BLOCK_RAYS, alpha, far_delta, p2, program_block, sample_interval
+from .reference import depth_from, far_delta
+from .triton_common import BLOCK_RAYS, alpha, p2, program_block, sample_interval
 
 
 @triton.jit

@@ -12,8 +12,8 @@ import torch
 import triton
 import triton.language as tl
 
-from .reference import depth_from
-from .triton_common import (BLOCK_POINTS, BLOCK_RAYS, OUT_PAD, alpha, channels_last, column, far_delta, load_points,
+from .reference import depth_from, far_delta
+from .triton_common import (BLOCK_POINTS, BLOCK_RAYS, OUT_PAD, alpha, channels_last, column, load_points,
                             mlp, mlp_args, mlp_weights, p2, program_block, result_dtype, sample_interval, softplus,
                             triplane)
 

@@ -6,12 +6,15 @@ clash with tests/conftest.py by name.)
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from core.checkpoint import build_generator
@@ -65,11 +68,6 @@ def run_gui_driver(driver: Path, args: list[str], tmp: Path, out: Path, timeout:
     Skips the calling test when no X server can be started. Returns (its results.json, its stdout)
     after checking that it wrote one, raised nothing and timed out on no step.
     """
-    import json
-    import sys
-
-    import pytest
-
     xvfb, display = start_xvfb()
     if xvfb is None:
         pytest.skip(f"GUI tests skipped: {display}")
