@@ -150,6 +150,12 @@ class TrainConfig:
     eps: float = doc(1e-8, "Adam epsilon.")
     r1_gamma: float = doc(0.1, "R1 weight on real patches (0.1 faces, 0.05 Megascans).")
     r1_interval: int = doc(16, "Lazy R1: applied every this many D steps (lr and betas rescaled).")
+    rgb_range_weight: float = doc(
+        0.0,
+        "Weight of a G penalty, mean((|rgb| - 1)_+^2), on decoded colours outside the [-1, 1] image range at "
+        "random points of the tri-plane cube (0 = off, as in the reference). The colour head is linear, so "
+        "without it G can paint a light background with thin fog of out-of-range colour.")
+    rgb_range_points: int = doc(2048, "Random points per sample for the colour-range penalty.")
     blur_init_sigma: float = doc(10.0, "Gaussian blur sigma on D inputs at the start.")
     blur_fade_kimg: float = doc(200.0, "kimg over which the D-input blur fades to 0.")
     ema_kimg: float = doc(20.0, "G_ema half-life in kimg (batch 64 * 0.3125).")
@@ -231,10 +237,11 @@ def _demo() -> ModelConfig:
         # 32x32 patches of 64x64 images keep the patch-wise path exercised; schedules shortened
         # to the length of a CPU run (ADA's speed too: at 500 kimg p could not pass ~0.1 in the
         # tens of kimg a CPU session trains, while D's sign(real) stayed at ~0.8 on the 896-image
-        # demo set).
+        # demo set). The colour-range penalty: on the white background, without it, some latents
+        # became semi-transparent bodies painted with colours of -90 (checkpoints/demo.md).
         train=TrainConfig(batch=16, kimg=200.0, patch_res=32, patch_anneal_kimg=100.0, r1_gamma=0.05,
                           blur_init_sigma=2.0, blur_fade_kimg=10.0, ema_kimg=2.0, ada_kimg=100.0, tick_kimg=1.0,
-                          snapshot_ticks=10, metrics=("kid1k",)),
+                          snapshot_ticks=10, metrics=("kid1k",), rgb_range_weight=1.0),
         camera=CameraConfig(fov_deg=30.0, radius=1.0, near=0.75, far=1.25, dist="spherical_uniform",
                             yaw_mean=0.0, yaw_std=math.pi, pitch_mean=math.pi / 2, pitch_std=math.pi / 2),
     )

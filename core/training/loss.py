@@ -1,6 +1,7 @@
 """EpiGRAF's losses: non-saturating logistic GAN loss on patches, lazy R1, D-input blur.
 
-Phases (StyleGAN2-ADA's lazy regularisation): 'Gmain' (G: softplus(-D(fake))), 'Dmain'
+Phases (StyleGAN2-ADA's lazy regularisation): 'Gmain' (G: softplus(-D(fake)), plus the optional
+colour-range penalty, not in the reference: train.rgb_range_weight), 'Dmain'
 (D: softplus(D(fake)) + softplus(-D(real))), 'Dreg' (R1 on real patches every r1_interval steps,
 weighted by r1_gamma / 2 * r1_interval). Fake patches are rendered directly (only r x r rays);
 real patches are resampled from the full image at the same ray positions.
@@ -40,6 +41,15 @@ def linear_decay(start: float, kimg: float, span_kimg: float, end: float = 0.0) 
     return start + (end - start) * t
 
 
+def colour_range_penalty(G, planes: torch.Tensor, num_points: int) -> torch.Tensor:
+    """mean((|rgb| - 1)_+^2) of G's decoded colours at uniform random points of its tri-plane cube:
+    zero while every colour is inside the [-1, 1] image range."""
+    s = G.cfg.generator.cube_scale
+    pts = (torch.rand(planes.shape[0], num_points, 3, device=planes.device, dtype=planes.dtype) * 2 - 1) * s
+    rgb, _ = G.query(planes, pts)
+    return (rgb.abs() - 1).clamp_min(0).square().mean()
+
+
 @dataclass
 class Batch:
     """One training step's inputs (already on the device)."""
@@ -73,8 +83,8 @@ class EpiGRAFLoss:
 
     # --- networks ---------------------------------------------------------------------------------
 
-    def run_G(self, b: Batch, kimg: float, update_w_avg: bool) -> torch.Tensor:
-        """Render the fake patches [B, 3, r, r]."""
+    def run_G(self, b: Batch, kimg: float, update_w_avg: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Render the fake patches [B, 3, r, r]; also return the planes they came from."""
         pose = None
         if self.cfg.generator.pose_cond:
             pose = to_angles(b.gen_cams)[:, :2]
@@ -84,7 +94,7 @@ class EpiGRAFLoss:
         planes = self.G.planes(w, noise_mode="random")
         out = self.G.render(planes, b.gen_cams, resolution=self.cfg.train.patch_res, patch=b.patch,
                             deterministic=False, density_noise=self.density_noise(kimg), chunk_rays=None)
-        return out["image"]
+        return out["image"], planes
 
     def run_D(self, img: torch.Tensor, b: Batch, c: torch.Tensor | None, cams: Cameras, kimg: float) -> torch.Tensor:
         img = gaussian_blur(img, self.blur_sigma(kimg))  # sigma in patch pixels, as in the reference
@@ -102,15 +112,19 @@ class EpiGRAFLoss:
         stats: dict[str, float] = {}
         t = self.cfg.train
         if phase == "Gmain":
-            fake = self.run_G(b, kimg, update_w_avg=True)
+            fake, planes = self.run_G(b, kimg, update_w_avg=True)
             logits = self.run_D(fake, b, b.gen_c, b.gen_cams, kimg)
             loss = F.softplus(-logits).mean()
+            stats["loss_G"] = loss.item()  # the GAN part
+            if t.rgb_range_weight > 0:
+                excess = colour_range_penalty(self.G, planes, t.rgb_range_points)
+                loss = loss + t.rgb_range_weight * excess
+                stats["rgb_excess"] = excess.item()
             loss.mul(gain).backward()
-            stats["loss_G"] = loss.item()
             stats["D_fake"] = logits.mean().item()
         elif phase == "Dmain":
             with torch.no_grad():
-                fake = self.run_G(b, kimg, update_w_avg=False)
+                fake, _ = self.run_G(b, kimg, update_w_avg=False)
             logits_fake = self.run_D(fake, b, b.gen_c, b.gen_cams, kimg)
             logits_real = self.run_D(self.real_patches(b), b, b.real_c, b.real_cams, kimg)
             loss = F.softplus(logits_fake).mean() + F.softplus(-logits_real).mean()
