@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from core import cameras as camlib
+from core.config import get_preset
 from core.networks.generator import TriPlaneGenerator
 from core.training.loss import Batch, EpiGRAFLoss, colour_range_penalty
 from core.training.patches import sample_patches
@@ -66,6 +67,5 @@ def test_g_phase_adds_the_weighted_penalty_to_the_gan_loss():
 
 
 def test_the_demo_preset_uses_the_penalty_and_the_reference_presets_do_not():
-    from core.config import get_preset
     assert get_preset("demo").train.rgb_range_weight > 0
     assert get_preset("ffhq512").train.rgb_range_weight == 0 and get_preset("megascans256").train.rgb_range_weight == 0
