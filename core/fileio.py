@@ -1,7 +1,9 @@
 """Atomic file writes: a temp file beside the target, fsync, then rename over it.
 
 A crash or kill at any point leaves either the old file or the new one under the real name, never
-a half-written one; a failed write leaves no temp file behind.
+a half-written one; a failed write leaves no temp file behind. The file gets the permissions a
+plain `open(path, "w")` would give it: those of the file it replaces, or 0o666 less the umask for a
+new one (a bare mkstemp file would be 0o600, unreadable to the rest of a team sharing a run folder).
 """
 
 from __future__ import annotations
@@ -10,6 +12,16 @@ import os
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
+
+_UMASK = os.umask(0)  # read once at import, while no other thread can be creating files
+os.umask(_UMASK)
+
+
+def _mode_for(path: Path) -> int:
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        return 0o666 & ~_UMASK
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
@@ -22,6 +34,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _mode_for(path))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

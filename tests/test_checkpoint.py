@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ from core import cameras as camlib
 from core.checkpoint import (FORMAT, atomic_torch_save, build_generator, load_checkpoint, load_generator,
                              save_checkpoint)
 from core.errors import UserError
+from core.fileio import atomic_write_text
 from tests.conftest import tiny_config
 
 
@@ -117,3 +119,18 @@ def test_cli_prints_one_line_and_exits_2(tmp_path):
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and r.stderr.startswith("error: ")
     assert "Traceback" not in r.stderr
+
+
+def test_atomic_writes_get_the_permissions_of_a_plain_write(tmp_path):
+    # a new file: 0o666 less the umask of the writing process (umask 027 -> 0o640)
+    code = ("import sys; from core.fileio import atomic_write_text; atomic_write_text(sys.argv[1], 'x')")
+    new = tmp_path / "new.txt"
+    subprocess.run(["sh", "-c", 'umask 027 && exec "$0" -c "$1" "$2"', sys.executable, code, str(new)],
+                   check=True, cwd=Path(__file__).resolve().parents[1])
+    assert new.stat().st_mode & 0o777 == 0o640
+    # a replaced file keeps its own permissions
+    old = tmp_path / "old.txt"
+    old.write_text("a")
+    old.chmod(0o604)
+    atomic_write_text(old, "b")
+    assert old.read_text() == "b" and old.stat().st_mode & 0o777 == 0o604
