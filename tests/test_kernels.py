@@ -142,6 +142,25 @@ def test_reference_triplane_matches_grid_sample_values_and_gradients():
         torch.testing.assert_close(a, b)
 
 
+@pytest.mark.parametrize("which", ["planes", "points"])
+def test_reference_triplane_gradient_to_one_input_alone(which):
+    """The lookup's gradient to the planes alone and to the points alone against a float64 oracle,
+    grid_sample's gradients, with many points sharing each texel (4x4 planes, 200 points)."""
+    gen = torch.Generator().manual_seed(2)
+    planes = torch.randn(1, 3, 3, 4, 4, generator=gen, dtype=torch.float64)
+    pts = (torch.rand(1, 200, 3, generator=gen, dtype=torch.float64) * 2 - 1) * 0.33
+    weights = torch.randn(1, 200, 3, generator=gen, dtype=torch.float64)
+    x = (planes if which == "planes" else pts).requires_grad_(True)
+    (got,) = torch.autograd.grad((reference.triplane_sample(planes, pts, 0.3) * weights).sum(), [x])
+    q = pts / 0.3
+    want_out = sum(F.grid_sample(planes[:, k], torch.stack([q[..., i], q[..., j]], -1)[:, None],
+                                 align_corners=True, padding_mode="zeros")[:, :, 0]
+                   for k, (i, j) in enumerate(((0, 1), (0, 2), (1, 2)))) / 3
+    (want,) = torch.autograd.grad((want_out.transpose(1, 2) * weights).sum(), [x])
+    assert got.abs().max() > 0
+    torch.testing.assert_close(got, want)
+
+
 def test_reference_half_planes_are_sampled_in_fp32():
     planes = torch.randn(1, 3, 4, 8, 8).to(torch.bfloat16)
     pts = torch.rand(1, 50, 3) - 0.5
