@@ -362,6 +362,8 @@ class ViewerApp:
             return
         if (r.request.latent, r.request.view) != (req.latent, req.view):
             return
+        if o.window_screenshot is not None and (self._thumb_pending or self._thumb_done):
+            return  # the window picture waits for the seed grid's thumbnails too
         from core.images import save_png
 
         save_png(picture(r, self.state.render), o.screenshot)
