@@ -6,6 +6,7 @@ import logging
 import os
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -117,21 +118,23 @@ def test_shape_checks():
 # References against independent oracles
 
 
+def grid_sample_triplane(p, q, scale):
+    """The oracle: three F.grid_sample lookups (xy, xz, yz planes), averaged -> [B, N, C]."""
+    x = q / scale
+    feats = 0
+    for k, (i, j) in enumerate(((0, 1), (0, 2), (1, 2))):
+        grid = torch.stack([x[..., i], x[..., j]], -1)[:, None]  # [B, 1, N, 2]
+        feats = feats + F.grid_sample(p[:, k], grid, align_corners=True, padding_mode="zeros")[:, :, 0]
+    return (feats / 3).transpose(1, 2)
+
+
 def test_reference_triplane_matches_grid_sample_values_and_gradients():
     """The embedding_bag lookup against three F.grid_sample calls, in float64, gradients included."""
     gen = torch.Generator().manual_seed(1)
     planes = torch.randn(2, 3, 5, 6, 9, generator=gen, dtype=torch.float64, requires_grad=True)
     pts = ((torch.rand(2, 40, 3, generator=gen, dtype=torch.float64) * 2 - 1) * 0.35).requires_grad_(True)
     scale = 0.3
-
-    def oracle(p, q):
-        x = q / scale
-        feats = 0
-        for k, (i, j) in enumerate(((0, 1), (0, 2), (1, 2))):
-            grid = torch.stack([x[..., i], x[..., j]], -1)[:, None]  # [B, 1, N, 2]
-            feats = feats + F.grid_sample(p[:, k], grid, align_corners=True, padding_mode="zeros")[:, :, 0]
-        return (feats / 3).transpose(1, 2)
-
+    oracle = partial(grid_sample_triplane, scale=scale)
     weights = torch.randn(2, 40, 5, generator=gen, dtype=torch.float64)
     got = reference.triplane_sample(planes, pts, scale)
     want = oracle(planes, pts)
@@ -152,11 +155,7 @@ def test_reference_triplane_gradient_to_one_input_alone(which):
     weights = torch.randn(1, 200, 3, generator=gen, dtype=torch.float64)
     x = (planes if which == "planes" else pts).requires_grad_(True)
     (got,) = torch.autograd.grad((reference.triplane_sample(planes, pts, 0.3) * weights).sum(), [x])
-    q = pts / 0.3
-    want_out = sum(F.grid_sample(planes[:, k], torch.stack([q[..., i], q[..., j]], -1)[:, None],
-                                 align_corners=True, padding_mode="zeros")[:, :, 0]
-                   for k, (i, j) in enumerate(((0, 1), (0, 2), (1, 2)))) / 3
-    (want,) = torch.autograd.grad((want_out.transpose(1, 2) * weights).sum(), [x])
+    (want,) = torch.autograd.grad((grid_sample_triplane(planes, pts, 0.3) * weights).sum(), [x])
     assert got.abs().max() > 0
     torch.testing.assert_close(got, want)
 
