@@ -156,6 +156,13 @@ class TrainConfig:
         "random points of the tri-plane cube (0 = off, as in the reference). The colour head is linear, so "
         "without it G can paint a light background with thin fog of out-of-range colour.")
     rgb_range_points: int = doc(2048, "Random points per sample for the colour-range penalty.")
+    outside_density_weight: float = doc(
+        0.0,
+        "Weight of a G penalty, the mean density at random points of the training cameras' rays (between near "
+        "and far) that lie outside the tri-plane cube (0 = off, as in the reference). There the planes read "
+        "zeros, and what density the remaining features make shows as flat-edged patches where the cube's "
+        "faces cut the view. Only for data whose objects fit inside the cube.")
+    outside_density_points: int = doc(1024, "Ray points per sample for the outside-density penalty (a square grid of rays).")
     blur_init_sigma: float = doc(10.0, "Gaussian blur sigma on D inputs at the start.")
     blur_fade_kimg: float = doc(200.0, "kimg over which the D-input blur fades to 0.")
     ema_kimg: float = doc(20.0, "G_ema half-life in kimg (batch 64 * 0.3125).")
@@ -238,10 +245,13 @@ def _demo() -> ModelConfig:
         # to the length of a CPU run (ADA's speed too: at 500 kimg p could not pass ~0.1 in the
         # tens of kimg a CPU session trains, while D's sign(real) stayed at ~0.8 on the 896-image
         # demo set). The colour-range penalty: on the white background, without it, some latents
-        # became semi-transparent bodies painted with colours of -90 (checkpoints/demo.md).
+        # became semi-transparent bodies painted with colours of -90 (checkpoints/demo.md). The
+        # outside-density penalty: the demo objects fit inside the cube, yet the model put density
+        # beyond its faces that showed as flat-edged patches in views from above and below.
         train=TrainConfig(batch=16, kimg=200.0, patch_res=32, patch_anneal_kimg=100.0, r1_gamma=0.05,
                           blur_init_sigma=2.0, blur_fade_kimg=10.0, ema_kimg=2.0, ada_kimg=100.0, tick_kimg=1.0,
-                          snapshot_ticks=10, metrics=("kid1k",), rgb_range_weight=1.0),
+                          snapshot_ticks=10, metrics=("kid1k",), rgb_range_weight=1.0,
+                          outside_density_weight=1.0),
         camera=CameraConfig(fov_deg=30.0, radius=1.0, near=0.75, far=1.25, dist="spherical_uniform",
                             yaw_mean=0.0, yaw_std=math.pi, pitch_mean=math.pi / 2, pitch_std=math.pi / 2),
     )

@@ -43,7 +43,7 @@ if [ "$train_min" != "0" ]; then
   ls "$run"/network-snapshot-*.pt >/dev/null 2>&1 && resume=(--resume auto)
   # SIGTERM at the limit: the trainer writes a snapshot and exits cleanly
   timeout -s TERM -k 60 "$((train_min * 60))" python3 -m core.train --data data/demo_objects.zip --outdir "$run" \
-      --preset demo --device cuda --kimg 1000 --train.metrics '[]' --train.workers 4 --train.snapshot_ticks 5 --train.ada_kimg 100 --train.rgb_range_weight 1 \
+      --preset demo --device cuda --kimg 1000 --train.metrics '[]' --train.workers 4 --train.snapshot_ticks 5 --train.ada_kimg 100 --train.rgb_range_weight 1 --train.outside_density_weight 1 \
       "${resume[@]}" > "$out/train.log" 2>&1
   cp "$run/stats.jsonl" "$out/" 2>/dev/null
   newest=$(ls "$run"/samples/fakes*.png 2>/dev/null | tail -1)

@@ -11,8 +11,8 @@
 # kimg with one torch thread; stop it any time (Ctrl-C writes a snapshot) and run this again.
 # PROCS=2 runs two gloo processes of one thread each (both cores of a 2-core CPU; on a GPU machine
 # it is the number of GPUs); DEVICE=cpu|cuda|auto (default auto).
-# --train.ada_kimg 100 and --train.rgb_range_weight 1: the demo preset's ADA speed and colour-range
-# penalty, also for bundles made before they were its defaults.
+# --train.ada_kimg 100, --train.rgb_range_weight 1 and --train.outside_density_weight 1: the demo
+# preset's ADA speed and its two penalties, also for bundles made before they were its defaults.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kimg="${1:-200}"
@@ -27,5 +27,5 @@ if ! ls "$run"/network-snapshot-*.pt >/dev/null 2>&1 && [ -f "$bundle" ] \
   resume=(--resume "$bundle")
 fi
 OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" python -m core.train --data "$data" --outdir "$run" --preset demo \
-    --gpus "${PROCS:-1}" --device "${DEVICE:-auto}" --kimg "$kimg" --train.metrics '[]' --train.workers 0 --train.snapshot_ticks 2 --train.ada_kimg 100 --train.rgb_range_weight 1 "${resume[@]}"
+    --gpus "${PROCS:-1}" --device "${DEVICE:-auto}" --kimg "$kimg" --train.metrics '[]' --train.workers 0 --train.snapshot_ticks 2 --train.ada_kimg 100 --train.rgb_range_weight 1 --train.outside_density_weight 1 "${resume[@]}"
 python -m core.bundle --ckpt "$run" --out "$bundle" --training-state --note "scripts/train_demo.sh $kimg"

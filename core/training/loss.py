@@ -1,7 +1,8 @@
 """EpiGRAF's losses: non-saturating logistic GAN loss on patches, lazy R1, D-input blur.
 
 Phases (StyleGAN2-ADA's lazy regularisation): 'Gmain' (G: softplus(-D(fake)), plus the optional
-colour-range penalty, not in the reference: train.rgb_range_weight), 'Dmain'
+colour-range penalty and the outside-density penalty, neither in the reference:
+train.rgb_range_weight, train.outside_density_weight), 'Dmain'
 (D: softplus(D(fake)) + softplus(-D(real))), 'Dreg' (R1 on real patches every r1_interval steps,
 weighted by r1_gamma / 2 * r1_interval). Fake patches are rendered directly (only r x r rays);
 real patches are resampled from the full image at the same ray positions.
@@ -17,7 +18,7 @@ import torch.nn.functional as F
 
 from ..cameras import Cameras, to_angles
 from ..config import ModelConfig
-from ..render.rays import Patch
+from ..render.rays import Patch, make_rays
 from .patches import extract_patches, patch_params
 
 
@@ -48,6 +49,26 @@ def colour_range_penalty(G, planes: torch.Tensor, num_points: int) -> torch.Tens
     pts = (torch.rand(planes.shape[0], num_points, 3, device=planes.device, dtype=planes.dtype) * 2 - 1) * s
     rgb, _ = G.query(planes, pts)
     return (rgb.abs() - 1).clamp_min(0).square().mean()
+
+
+def outside_ray_points(cams: Cameras, num_points: int, cube_scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Points the renderer can sample outside the tri-plane cube: one uniform depth in [near, far] on
+    each ray of an r x r full-image grid (r = floor(sqrt(num_points))) of each camera.
+    Returns points [B, r * r, 3] and the mask [B, r * r] of those outside [-cube_scale, cube_scale]^3."""
+    origins, dirs = make_rays(cams, max(1, math.isqrt(num_points)))
+    u = torch.rand(origins.shape[:2], device=origins.device, dtype=origins.dtype)
+    t = cams.near[:, None] + u * (cams.far - cams.near)[:, None]
+    pts = origins + dirs * t[..., None]
+    return pts, (pts.abs() > cube_scale).any(dim=-1)
+
+
+def outside_density_penalty(G, planes: torch.Tensor, cams: Cameras, num_points: int) -> torch.Tensor:
+    """Mean density sigma of G at the points of `outside_ray_points`, over those outside the cube (0 when
+    no ray leaves it). There two or three planes read zeros and the rest of the features alone make
+    density, which shows as flat-edged patches where the cube's faces cut the view."""
+    pts, outside = outside_ray_points(cams, num_points, G.cfg.generator.cube_scale)
+    _, sigma = G.query(planes, pts.to(planes.dtype))
+    return (sigma * outside).sum() / outside.sum().clamp_min(1)
 
 
 @dataclass
@@ -120,6 +141,10 @@ class EpiGRAFLoss:
                 excess = colour_range_penalty(self.G, planes, t.rgb_range_points)
                 loss = loss + t.rgb_range_weight * excess
                 stats["rgb_excess"] = excess.item()
+            if t.outside_density_weight > 0:
+                outside = outside_density_penalty(self.G, planes, b.gen_cams, t.outside_density_points)
+                loss = loss + t.outside_density_weight * outside
+                stats["outside_density"] = outside.item()
             loss.mul(gain).backward()
             stats["D_fake"] = logits.mean().item()
         elif phase == "Dmain":
