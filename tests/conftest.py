@@ -33,3 +33,20 @@ def tiny_config(**render):
 @pytest.fixture
 def tiny_cfg():
     return tiny_config()
+
+
+def run_g_phase(cfg, G) -> dict[str, float]:
+    """One 'Gmain' phase of EpiGRAFLoss for G (frozen random D, 4 random reals and cameras, kimg 0):
+    backpropagates into G and returns the phase's stats."""
+    from core import cameras as camlib
+    from core.training.loss import Batch, EpiGRAFLoss
+    from core.training.patches import sample_patches
+    from core.training.setup import build_discriminator
+
+    D = build_discriminator(cfg).train().requires_grad_(False)
+    b, r = 4, cfg.img_resolution
+    cams = camlib.sample_cameras(cfg.camera, b)
+    batch = Batch(real=torch.rand(b, 3, r, r) * 2 - 1, real_c=None, real_cams=cams,
+                  gen_z=torch.randn(b, cfg.generator.z_dim), gen_c=None, gen_cams=cams,
+                  patch=sample_patches(b, r, cfg.train, 0.0))
+    return EpiGRAFLoss(G.train(), D, None, cfg).accumulate("Gmain", batch, kimg=0.0)

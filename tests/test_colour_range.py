@@ -4,13 +4,10 @@ for a decoder whose colour is a constant, and its place in the G phase."""
 import pytest
 import torch
 
-from core import cameras as camlib
 from core.config import get_preset
 from core.networks.generator import TriPlaneGenerator
-from core.training.loss import Batch, EpiGRAFLoss, colour_range_penalty
-from core.training.patches import sample_patches
-from core.training.setup import build_discriminator
-from tests.conftest import tiny_config
+from core.training.loss import colour_range_penalty
+from tests.conftest import run_g_phase, tiny_config
 
 COLOUR = (3.0, -2.0, 0.5)  # excess over [-1, 1]: 2, 1, 0
 PENALTY = (2.0 ** 2 + 1.0 ** 2) / 3  # mean over the three channels (every point has the same colour)
@@ -41,14 +38,8 @@ def test_penalty_matches_the_closed_form_and_its_gradient():
 
 def _g_phase_bias_grad(cfg):
     torch.manual_seed(1)
-    G = _constant_colour_generator(cfg).train()
-    D = build_discriminator(cfg).train().requires_grad_(False)
-    b = 4
-    cams = camlib.sample_cameras(cfg.camera, b)
-    batch = Batch(real=torch.rand(b, 3, cfg.img_resolution, cfg.img_resolution) * 2 - 1, real_c=None, real_cams=cams,
-                  gen_z=torch.randn(b, cfg.generator.z_dim), gen_c=None, gen_cams=cams,
-                  patch=sample_patches(b, cfg.img_resolution, cfg.train, 0.0))
-    stats = EpiGRAFLoss(G, D, None, cfg).accumulate("Gmain", batch, kimg=0.0)
+    G = _constant_colour_generator(cfg)
+    stats = run_g_phase(cfg, G)
     return G.decoder.fc1.bias.grad / G.decoder.fc1.bias_gain, stats
 
 

@@ -11,10 +11,8 @@ import torch.nn.functional as F
 from core import cameras as camlib
 from core.config import get_preset
 from core.networks.generator import TriPlaneGenerator
-from core.training.loss import Batch, EpiGRAFLoss, outside_density_penalty, outside_ray_points
-from core.training.patches import sample_patches
-from core.training.setup import build_discriminator
-from tests.conftest import tiny_config
+from core.training.loss import outside_density_penalty, outside_ray_points
+from tests.conftest import run_g_phase, tiny_config
 
 SQRT2 = math.sqrt(2.0)
 
@@ -120,14 +118,8 @@ def _constant_density_generator(cfg, raw: float):
 
 def _g_phase(cfg, raw):
     torch.manual_seed(1)
-    G = _constant_density_generator(cfg, raw).train()
-    D = build_discriminator(cfg).train().requires_grad_(False)
-    b = 4
-    cams = camlib.sample_cameras(cfg.camera, b)
-    batch = Batch(real=torch.rand(b, 3, cfg.img_resolution, cfg.img_resolution) * 2 - 1, real_c=None, real_cams=cams,
-                  gen_z=torch.randn(b, cfg.generator.z_dim), gen_c=None, gen_cams=cams,
-                  patch=sample_patches(b, cfg.img_resolution, cfg.train, 0.0))
-    stats = EpiGRAFLoss(G, D, None, cfg).accumulate("Gmain", batch, kimg=0.0)
+    G = _constant_density_generator(cfg, raw)
+    stats = run_g_phase(cfg, G)
     return G.decoder.fc1.bias.grad[3] / G.decoder.fc1.bias_gain, stats
 
 
