@@ -50,6 +50,15 @@ def tile(rows: list[np.ndarray]) -> Image.Image:
     return Image.fromarray(np.concatenate([np.concatenate(list(r), axis=1) for r in rows], axis=0))
 
 
+def shell_stats(mesh) -> dict:
+    """Genus (from the Euler number, for one closed surface) and enclosed volume over the convex hull's:
+    a hollow field's iso-surface is a thin shell with a low fraction, and openings raise the genus."""
+    if not mesh.is_watertight:
+        return {}
+    return {"genus": int((2 - mesh.euler_number) // 2),
+            "volume_over_hull": round(float(mesh.volume / mesh.convex_hull.volume), 3)}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--ckpt", default="demo")
@@ -93,7 +102,7 @@ def main() -> int:
             mesh_stats.append({"seed": s, "level": round(choice.level, 4), "level_method": choice.method,
                                "level_iou": None if choice.iou is None else round(choice.iou, 4),
                                "vertices": len(mesh.vertices), "faces": len(mesh.faces),
-                               "watertight": bool(mesh.is_watertight)})
+                               "watertight": bool(mesh.is_watertight), **shell_stats(mesh)})
             mesh_rows.append(renderer.render(mesh_to_data(mesh), views(cfg, 4)[:4]))
     renderer.release()
     if mesh_rows:
