@@ -76,14 +76,13 @@ def _padded_weight(x: torch.Tensor, texel: float) -> torch.Tensor:
 
 def test_penalty_matches_constant_planes_read_with_zero_padding():
     cfg = tiny_config()
-    cfg.generator.plane_res = 32
+    s = 0.15  # a small cube: rays leave it through one face, two and three
+    cfg.generator.plane_res, cfg.generator.cube_scale = 32, s
     G = TriPlaneGenerator(cfg)
     k, c, shift = 3.0, 2.0, cfg.generator.density_shift
     _set_linear_decoder(G, k)
     planes = torch.full((2, 3, cfg.generator.plane_channels, 32, 32), c, requires_grad=True)
     cams = _cameras(cfg)[:2]
-    s = 0.15  # a small cube: rays leave it through one face, two and three
-    cfg.generator.cube_scale = s
 
     torch.manual_seed(3)
     penalty = outside_density_penalty(G, planes, cams, 400)
