@@ -32,10 +32,15 @@ class Harness:
     def wait(self, ctx, cond: Callable[[], bool], what: str, timeout: float | None = None) -> bool:
         """Run frames until cond() holds (True; its time goes to results["t"]) or the timeout
         passes (False; `what` goes to results["timeouts"]). idle_s: a pause between frames, which
-        leaves the CPU to a background process the scenario waits on."""
+        leaves the CPU to a background process the scenario waits on. Raises once the test engine
+        has logged an error (a failed hover or click): it then ignores every later action, and the
+        scenario would only run into one timeout after another."""
         end = time.monotonic() + (self.default_timeout if timeout is None else timeout)
         try:
             while time.monotonic() < end:
+                if ctx.is_error():  # the engine refuses every later action: end now and say where
+                    self.results["engine_error"] = f"the test engine logged an error before '{what}' (see stdout)"
+                    raise RuntimeError(self.results["engine_error"])
                 if cond():
                     self.results.setdefault("t", {})[what] = round(time.monotonic() - self.t0, 2)
                     return True

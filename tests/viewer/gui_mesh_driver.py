@@ -31,6 +31,8 @@ from viewer.state import ViewerState
 
 RES = 48  # extraction grid
 READ = 96  # read-back size of the viewport passes
+LAYOUT_ITEMS = ("//Mesh/resolution", "//Mesh/live preview (64^3, re-extracted when the level or box changes)",
+                "//Mesh/Extract", "//Mesh/Save .ply")
 
 
 def main(out_dir: Path, screenshot: Path | None) -> int:
@@ -48,6 +50,16 @@ def main(out_dir: Path, screenshot: Path | None) -> int:
         """Yield frames until `ref` is on screen (a failed lookup would end the whole test)."""
         return wait(ctx, lambda: ctx.item_exists(ref), f"item {ref}", timeout)
 
+    def positions(ctx, when: str) -> None:
+        """Where the panel's controls are now (results["layout"][when]): the status that comes and
+        goes while one works must not move them under the mouse."""
+        got = {}
+        for ref in LAYOUT_ITEMS:
+            wait_item(ctx, ref)
+            r = ctx.item_info(ref).rect_full
+            got[ref] = [round(r.min.x, 1), round(r.min.y, 1)]
+        results.setdefault("layout", {})[when] = got
+
     def scenario(ctx: imgui.test_engine.TestContext) -> None:
         try:
             t0 = time.monotonic()
@@ -55,6 +67,7 @@ def main(out_dir: Path, screenshot: Path | None) -> int:
             results["demo"] = {"ok": ok}
             ctx.window_focus("//Mesh")
             ctx.yield_(2)
+            positions(ctx, "start")
             for _ in range(3):  # typing into a slider can be lost while a busy frame is drawn: retry
                 wait_item(ctx, "//Mesh/resolution")
                 ctx.item_input_value("//Mesh/resolution", RES)
@@ -67,6 +80,7 @@ def main(out_dir: Path, screenshot: Path | None) -> int:
             ok = wait(ctx, lambda: app.mesh.preview.mesh is not None and not app.mesh.preview.busy, "preview mesh")
             results["preview"] = {"ok": ok, "faces": len(app.mesh.preview.mesh.faces) if ok else 0,
                                   "auto": app.mesh.preview.auto_describe}
+            positions(ctx, "preview")
             # the volume picture at the render size, then G: the mesh with the same camera
             volume = picture(app.result, app.state.render)
             np.save(out_dir / "volume.npy", volume)
@@ -87,6 +101,7 @@ def main(out_dir: Path, screenshot: Path | None) -> int:
                                   "faces": len(r.mesh.faces) if r else 0, "level": r.level if r else None,
                                   "res": r.params.resolution if r else None,
                                   "shown_is_result": app.mesh.shown_mesh() is (r.mesh if r else None)}
+            positions(ctx, "extracted")
             ctx.yield_(3)
             mesh_px = on_gui_thread(ctx, lambda: (app.mesh.texture(READ), app.mesh.pass_.read_pixels())[1],
                                     "mesh read-back")
@@ -106,6 +121,7 @@ def main(out_dir: Path, screenshot: Path | None) -> int:
             ctx.item_click("//Mesh/Save .ply")
             ok = wait(ctx, lambda: (app.mesh.export_message or "").startswith("saved"), "save .ply", 20)
             results["export"] = {"ok": ok, "message": app.mesh.export_message}
+            positions(ctx, "saved")
             if screenshot is not None:
                 wait_item(ctx, "//Mesh/shaded")
                 ctx.item_click("//Mesh/shaded")

@@ -106,3 +106,12 @@ def test_cancel_stops_a_large_extraction(run):
     c = run[0]["cancel"]
     assert c["ok"] and c["message"] == "extraction cancelled"
     assert c["result_res"] == 48  # the earlier result stays
+
+
+def test_status_text_never_moves_the_controls(run):
+    # the preview's summary, the automatic level, the extraction and export messages all appear
+    # while one works; a control that moved between two frames makes a click land on the wrong item
+    layout = run[0]["layout"]
+    assert set(layout) == {"start", "preview", "extracted", "saved"}
+    for when, where in layout.items():
+        assert where == layout["start"], (when, where, layout["start"])

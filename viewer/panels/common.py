@@ -25,6 +25,19 @@ def hint(text: str) -> None:
     imgui.pop_style_color()
 
 
+def line(text: str, color: imgui.ImVec4 = DIM) -> None:
+    """Exactly one line of text (never wrapped: a longer one is clipped, and shown whole on hover).
+
+    For status that changes while the user works: a wrapped text that grows by a line would move
+    every control below it, under the user's (or the test engine's) mouse."""
+    first = text.split("\n", 1)[0]
+    imgui.push_style_color(imgui.Col_.text, color)
+    imgui.text_unformatted(first)
+    imgui.pop_style_color()
+    if imgui.is_item_hovered() and (first != text or imgui.calc_text_size(first).x > imgui.get_content_region_avail().x):
+        imgui.set_tooltip(text)
+
+
 def combo(label: str, current: str, options: tuple[str, ...] | list[str]) -> tuple[bool, str]:
     """A combo over strings; returns (changed, value)."""
     idx = options.index(current) if current in options else 0

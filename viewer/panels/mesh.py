@@ -14,7 +14,7 @@ from imgui_bundle import imgui
 
 from .. import meshing
 from ..state import MESH_RESOLUTIONS, MESH_SHADING
-from .common import hint, message
+from .common import hint, line, message
 
 if TYPE_CHECKING:
     from ..app import ViewerApp
@@ -39,16 +39,18 @@ def draw(app: ViewerApp) -> None:
         if i < len(MESH_SHADING) - 1:
             imgui.same_line()
     shown = ctl.shown_mesh()
-    if shown is not None:
+    if shown is None:
+        line("no mesh yet")
+    else:
         which = "extracted" if ctl.result is not None and shown is ctl.result.mesh else "preview (64^3)"
-        hint(f"{which}: {len(shown.vertices)} vertices, {len(shown.faces)} faces")
+        line(f"{which}: {len(shown.vertices)} vertices, {len(shown.faces)} faces")
 
     imgui.separator_text("Grid")
     _, res = imgui.slider_int("resolution", m.resolution, MESH_RESOLUTIONS[0], MESH_RESOLUTIONS[-1])
     m.resolution = min(max(int(res), MESH_RESOLUTIONS[0]), MESH_RESOLUTIONS[-1])
     nbytes, seconds = meshing.estimate(m.resolution, g.decoder_hidden, app.device.type, ctl.rate)
-    hint(f"~{meshing.human_bytes(nbytes)}, ~{_duration(seconds)} for the grid "
-         f"({m.resolution ** 3 / 1e6:.1f} M nodes{', measured rate' if ctl.rate else ''})")
+    line(f"~{meshing.human_bytes(nbytes)}, ~{_duration(seconds)} ({m.resolution ** 3 / 1e6:.1f} M nodes, "
+         f"{'measured' if ctl.rate else 'default'} rate)")
     _, m.crop = imgui.checkbox("crop box", m.crop)
     if m.crop:
         _, lo = imgui.drag_float3("min (x cube)", m.crop_lo, 0.005, -1.0, 1.0, "%.3f")
@@ -57,24 +59,22 @@ def draw(app: ViewerApp) -> None:
         if all(b > a + 1e-3 for a, b in zip(lo, hi)):
             m.crop_lo, m.crop_hi = lo, hi
         box = meshing.crop_box(m, g.cube_scale)
-        hint(f"world box {tuple(round(v, 3) for v in box.lo)} .. {tuple(round(v, 3) for v in box.hi)}")
+        line(f"world box {tuple(round(v, 3) for v in box.lo)} .. {tuple(round(v, 3) for v in box.hi)}")
 
     imgui.separator_text("Level (activated density)")
     _, m.auto_level = imgui.checkbox("automatic (match the rendered silhouette)", m.auto_level)
     pv = ctl.preview
     if m.auto_level:
-        hint(pv.auto_describe + " (64^3 preview; Extract recomputes it on its own grid)"
-             if pv.auto_describe else "computing the automatic level ...")
+        line(f"automatic level {pv.auto_level:.4g} (64^3 preview; Extract recomputes it)"
+             if pv.auto_level is not None else "automatic level: computing ...")
     else:
         hi = max(10.0, 2.0 * (pv.auto_level or 1.0), m.level)
         _, m.level = imgui.slider_float("level", m.level, 1e-3, hi, "%.4g", imgui.SliderFlags_.logarithmic)
-        if pv.auto_level is not None and imgui.button("use the automatic value"):
+        imgui.begin_disabled(pv.auto_level is None)
+        if imgui.button("use the automatic value"):
             m.level = float(pv.auto_level)
+        imgui.end_disabled()
     _, m.preview = imgui.checkbox("live preview (64^3, re-extracted when the level or box changes)", m.preview)
-    if pv.busy:
-        hint("preview: updating ...")
-    elif pv.error and (m.preview or m.show_mesh):
-        message(pv.error)
 
     imgui.separator_text("Cleanup")
     _, m.keep_components = imgui.slider_int("keep largest parts (0 = all)", m.keep_components, 0, 10)
@@ -82,18 +82,18 @@ def draw(app: ViewerApp) -> None:
     _, m.decimate = imgui.slider_float("keep faces (decimation)", m.decimate, 0.01, 1.0, "%.2f")
 
     imgui.separator_text("Extract")
-    job = ctl.job
+    job = ctl.job  # one row either way: the button, then the progress of the running (or last) job
     if job is None:
         if imgui.button("Extract"):
             ctl.start()
-    else:
+    elif imgui.button("Cancel"):
+        ctl.cancel()
+    imgui.same_line()
+    if job is not None:
         imgui.progress_bar(job.progress, imgui.ImVec2(-1, 0), f"{job.stage} {100 * job.progress:.0f}%")
-        if imgui.button("Cancel"):
-            ctl.cancel()
-    if ctl.message and ctl.message.startswith("mesh "):
-        hint(ctl.message)  # a finished extraction (its level text may contain words message() reads as errors)
     else:
-        message(ctl.message)
+        imgui.progress_bar(1.0 if ctl.result is not None else 0.0, imgui.ImVec2(-1, 0),
+                           "done" if ctl.result is not None else "idle")
 
     imgui.separator_text("Export")
     hint(f"into {app.state.export.out_dir} (world coordinates; .mrc / .npy hold the density grid)")
@@ -102,6 +102,19 @@ def draw(app: ViewerApp) -> None:
             ctl.export([f])
         if i < len(FORMATS) - 1:
             imgui.same_line()
+
+    # Status last: these texts come and go and wrap, and nothing below them can move
+    imgui.separator_text("Status")
+    if pv.busy:
+        hint("preview: updating ...")
+    elif pv.error and (m.preview or m.show_mesh):
+        message(pv.error)
+    if m.auto_level and pv.auto_describe:
+        hint(pv.auto_describe)
+    if ctl.message and ctl.message.startswith("mesh "):
+        hint(ctl.message)  # a finished extraction (its level text may contain words message() reads as errors)
+    else:
+        message(ctl.message)
     message(ctl.export_message)
 
 

@@ -10,7 +10,7 @@ from core.config import PRESETS
 from core.errors import UserError
 
 from ..model import list_snapshots
-from .common import hint, message
+from .common import hint, line, message
 
 if TYPE_CHECKING:
     from ..app import ViewerApp
@@ -18,16 +18,18 @@ if TYPE_CHECKING:
 
 def draw(app: ViewerApp) -> None:
     m, st = app.model, app.state.model
-    if m is not None:
+    # two lines whatever happens (no model, loading, loaded): the controls below never move
+    line(f"open: {m.spec}" if m is not None else "no model open", imgui.get_style().color_(imgui.Col_.text))
+    if app.loader.loading:
+        line(f"loading {app.loader.loading} ...")
+    elif m is not None:
         cfg = m.cfg
-        imgui.text_wrapped(f"open: {m.spec}")
-        hint(f"preset {cfg.name}, {cfg.img_resolution}^2 images, planes {cfg.generator.plane_res}^2, "
+        line(f"preset {cfg.name}, {cfg.img_resolution}^2 images, planes {cfg.generator.plane_res}^2, "
              f"{cfg.render.num_coarse}+{cfg.render.num_fine} samples, z {cfg.generator.z_dim}, "
              f"classes {cfg.generator.c_dim}, pose cond {'on' if cfg.generator.pose_cond else 'off'}, "
              f"device {m.device}")
-    if app.loader.loading:
-        imgui.text(f"loading {app.loader.loading} ...")
-    message(app.model_error)
+    else:
+        line("open a checkpoint below")
     imgui.separator_text("Open")
     changed, app.ui_text["open"] = imgui.input_text("##open_path", app.ui_text["open"],
                                                     imgui.InputTextFlags_.enter_returns_true)
@@ -41,13 +43,14 @@ def draw(app: ViewerApp) -> None:
         imgui.set_tooltip("pick a checkpoint, run folder or latent in a file browser (Ctrl+O)")
     hint("a checkpoint .pt, a run folder (its newest snapshot) or random:PRESET" +
          ("; or drop a checkpoint, run folder or .npy latent on the window" if app.drop_enabled else ""))
-    message(app.messages.get("model"))
     for name in PRESETS:
         if imgui.small_button(f"random:{name}"):
             app.ui_text["open"] = f"random:{name}"
             app.open_model(f"random:{name}")
         imgui.same_line()
     imgui.new_line()
+    message(app.model_error)  # what went wrong with the last open (below every control above it)
+    message(app.messages.get("model"))
     if st.recent:
         imgui.separator_text("Recent")
         for i, spec in enumerate(list(st.recent)):
