@@ -56,8 +56,9 @@ def main(out_dir: Path, screenshot: Path | None) -> int:
         got = {}
         for ref in LAYOUT_ITEMS:
             wait_item(ctx, ref)
-            r = ctx.item_info(ref).rect_full
-            got[ref] = [round(r.min.x, 1), round(r.min.y, 1)]
+            info = ctx.item_info(ref)
+            w, r = info.window, info.rect_full  # in the panel's content: a scroll is no layout change
+            got[ref] = [round(r.min.x - w.pos.x + w.scroll.x, 1), round(r.min.y - w.pos.y + w.scroll.y, 1)]
         results.setdefault("layout", {})[when] = got
 
     def scenario(ctx: imgui.test_engine.TestContext) -> None:

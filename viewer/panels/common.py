@@ -25,15 +25,18 @@ def hint(text: str) -> None:
     imgui.pop_style_color()
 
 
-def line(text: str, color: imgui.ImVec4 = DIM) -> None:
+def line(text: str, color: imgui.ImVec4 | None = DIM) -> None:
     """Exactly one line of text (never wrapped: a longer one is clipped, and shown whole on hover).
 
     For status that changes while the user works: a wrapped text that grows by a line would move
-    every control below it, under the user's (or the test engine's) mouse."""
+    every control below it, under the user's (or the test engine's) mouse. color None: the
+    style's text colour."""
     first = text.split("\n", 1)[0]
-    imgui.push_style_color(imgui.Col_.text, color)
+    if color is not None:
+        imgui.push_style_color(imgui.Col_.text, color)
     imgui.text_unformatted(first)
-    imgui.pop_style_color()
+    if color is not None:
+        imgui.pop_style_color()
     if imgui.is_item_hovered() and (first != text or imgui.calc_text_size(first).x > imgui.get_content_region_avail().x):
         imgui.set_tooltip(text)
 

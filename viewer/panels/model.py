@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 def draw(app: ViewerApp) -> None:
     m, st = app.model, app.state.model
     # two lines whatever happens (no model, loading, loaded): the controls below never move
-    line(f"open: {m.spec}" if m is not None else "no model open", imgui.get_style().color_(imgui.Col_.text))
+    line(f"open: {m.spec}" if m is not None else "no model open", color=None)
     if app.loader.loading:
         line(f"loading {app.loader.loading} ...")
     elif m is not None:
