@@ -6,13 +6,19 @@
 Meshes are in world coordinates (the cameras' frame), with per-vertex colours from the radiance
 field and normals. The default crop box is the tri-plane cube [-cube_scale, cube_scale]^3.
 
+--surface visibility (default) meshes the occlusion (core.geometry.visibility: 1 - the best
+transmittance from outside over 26 grid directions), so an opaque shell comes out solid and an
+opening stays open; --surface density meshes the density itself (the reference's surface).
+
 --level auto (default) matches the renderer: six views are rendered at 48x48 with G.render, and the
-level (activated density) is the one whose iso-surface silhouette, projected into those views, has
-the best IoU with the rendered opacity > 0.5 (falling back to the 99th percentile of a 96^3 grid's
-densities when no pixel reaches that opacity). --level physical is the fixed rule
-sigma* = ln 2 / (2 * cube_scale / 256), the density at which a ray crossing one cell of a 256^3 grid
-reaches opacity 0.5 (far above a young model's densities). --raw-level thresholds the raw
-(pre-activation) density instead, as the reference does (25), and the .mrc then holds raw density.
+level is the one whose iso-surface silhouette, projected into those views, has the best IoU with
+the rendered opacity > 0.5 (falling back to the 99th percentile of a 96^3 grid's values when no
+pixel reaches that opacity). --level physical is 0.5 for the occlusion (half the light blocked)
+and, for the density, sigma* = ln 2 / (2 * cube_scale / 256), the density at which a ray crossing
+one cell of a 256^3 grid reaches opacity 0.5 (far above a young model's densities). A number is an
+occlusion in (0, 1) or an activated density. --raw-level thresholds the raw (pre-activation)
+density instead, as the reference does (25), and implies --surface density. The .mrc holds the
+grid that was meshed (occlusion, activated or raw density).
 Grids are filled separably (core.geometry.fastgrid: per-plane projected rows per index pair, the
 decoder's last layer per node), equal to plain G.query to float rounding; --plain-grid uses the
 straightforward chunked G.query path.
@@ -43,6 +49,7 @@ from .geometry.grid import (
 from .geometry.fastgrid import separable_grid
 from .geometry.level import generator_level
 from .geometry.mesh import BACKENDS, COLOR_MODES, extract_mesh
+from .geometry.visibility import OCCLUSION_HALF, SURFACES, surface_grid
 from .runtime import add_model_options, class_label, parse_seeds, resolve_device, z_from_seed
 
 
@@ -53,10 +60,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--outdir", required=True, help="output folder (created; files are overwritten by name)")
     p.add_argument("--res", type=int, default=256, help="grid samples per side, 32-1024 (default 256)")
     p.add_argument("--level", default="auto",
-                   help="iso-level in activated-density units; 'auto' (default): the level whose surface "
-                        "silhouette best matches (IoU) the rendered opacity > 0.5 of six 48x48 views, "
-                        "per seed (the 99th percentile of the grid densities when no pixel reaches "
-                        "opacity 0.5); 'physical': ln 2 / (2*cube_scale/256)")
+                   help="iso-level: an occlusion in (0, 1) (visibility surface) or an activated density "
+                        "(density surface); 'auto' (default): the level whose surface silhouette best matches "
+                        "(IoU) the rendered opacity > 0.5 of six 48x48 views, per seed (the 99th percentile "
+                        "of the grid when no pixel reaches opacity 0.5); 'physical': 0.5 for the occlusion, "
+                        "ln 2 / (2*cube_scale/256) for the density")
+    p.add_argument("--surface", choices=SURFACES, default=None,
+                   help="'visibility' (default): the iso-surface of the occlusion (1 - the best transmittance "
+                        "from outside over 26 directions), which fills opaque shells, its --level an occlusion "
+                        "in (0, 1), 'physical' = 0.5; 'density': of the density itself (default with --raw-level)")
     p.add_argument("--raw-level", type=float, default=None,
                    help="threshold the raw pre-activation density instead (the reference uses 25)")
     p.add_argument("--format", default="ply", help=f"comma-separated: {', '.join(export.FORMATS)} (default ply)")
@@ -90,17 +102,25 @@ def main(argv: list[str] | None = None) -> int:
     cube_scale = cfg.generator.cube_scale
     box = parse_box(args.box, cube_scale)
     raw = args.raw_level is not None
+    args.surface = args.surface or ("density" if raw else "visibility")
+    visibility = args.surface == "visibility"
+    quantity = "occlusion" if visibility else "activated density"
+    if raw and visibility:
+        raise UserError("--raw-level thresholds the raw density: it cannot be used with --surface visibility")
     if raw:
         level, unit = float(args.raw_level), "raw density"
     elif args.level == "auto":
-        level, unit = None, "activated density, auto: silhouette-matched per seed"
+        level, unit = None, f"{quantity}, auto: silhouette-matched per seed"
     elif args.level == "physical":
-        level, unit = auto_level(cube_scale), "activated density, physical: ln 2 / (2*cube_scale/256)"
+        level, unit = ((OCCLUSION_HALF, "occlusion, physical: half the light blocked") if visibility else
+                       (auto_level(cube_scale), "activated density, physical: ln 2 / (2*cube_scale/256)"))
     else:
         try:
-            level, unit = float(args.level), "activated density"
+            level, unit = float(args.level), quantity
         except ValueError:
             raise UserError(f"--level must be a number, 'auto' or 'physical', got '{args.level}'") from None
+        if visibility and not 0 < level < 1:
+            raise UserError(f"--level with --surface visibility is an occlusion in (0, 1), got {level:g}")
     chunk = args.chunk_points or (GPU_CHUNK_POINTS if device.type == "cuda" else DEFAULT_CHUNK_POINTS)
     outdir = Path(args.outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -123,9 +143,10 @@ def main(argv: list[str] | None = None) -> int:
                 grid = density_grid(grid_field, box, args.res, chunk, kind=kind, device=device, progress=bar.update)
             else:
                 grid = separable_grid(G, planes, box, args.res, chunk, kind=kind, progress=bar.update)
+        grid = surface_grid(grid, args.surface)
         seed_level = level
         if seed_level is None:
-            probe = grid if args.res <= 128 else separable_grid(G, planes, box, 96, chunk)
+            probe = grid if args.res <= 128 else surface_grid(separable_grid(G, planes, box, 96, chunk), args.surface)
             choice = generator_level(G, planes, probe)
             seed_level = choice.level
             print(f"seed {seed}: {choice.describe()}")
@@ -148,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         if "npy" in formats:
             export.save_npy(grid, outdir / f"seed{seed:04d}.npy")
             written.append("npy")
-        print(f"seed {seed}: {shape}; density {grid.values.min():.4g} .. {grid.values.max():.4g}; "
+        print(f"seed {seed}: {shape}; {quantity if not raw else 'raw density'} "
+              f"{grid.values.min():.4g} .. {grid.values.max():.4g}; "
               f"wrote seed{seed:04d}.{{{','.join(written)}}} ({time.time() - t0:.1f} s)")
     print(f"wrote {len(seeds)} seed(s) to {outdir}")
     return 0

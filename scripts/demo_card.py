@@ -1,7 +1,7 @@
 """Pictures and numbers for a model card: a sample grid from several views, a mesh render, KID/FID.
 
     python scripts/demo_card.py --ckpt demo --data data/demo_objects.zip --outdir checkpoints \
-        [--seeds 0-7] [--mesh-res 128] [--num-gen 896] [--prefix demo]
+        [--seeds 0-7] [--mesh-res 128] [--num-gen 896] [--prefix demo] [--surface visibility|density]
 
 Writes PREFIX_samples.png (a row per seed: 6 yaws on the equator, one from above, one from below),
 PREFIX_mesh.png (the extracted mesh of each of the first 4 seeds, rasterised from 4 views with its
@@ -31,6 +31,7 @@ from core.geometry import grid as gridlib
 from core.geometry.fastgrid import separable_grid
 from core.geometry.level import generator_level
 from core.geometry.mesh import NoSurfaceError, extract_mesh
+from core.geometry.visibility import SURFACES, surface_grid
 from core.metrics.evaluate import compute_metrics
 from core.runtime import parse_seeds, z_from_seed
 
@@ -69,6 +70,8 @@ def main() -> int:
     p.add_argument("--mesh-res", type=int, default=128)
     p.add_argument("--num-gen", type=int, default=896)
     p.add_argument("--res", type=int, default=128, help="sample render resolution")
+    p.add_argument("--surface", choices=SURFACES, default="visibility", help="which surface the meshes are (core.extract_mesh)")
+    p.add_argument("--no-metrics", action="store_true", help="pictures and meshes only")
     args = p.parse_args()
     G, info = load_generator(args.ckpt)
     cfg = G.cfg
@@ -92,14 +95,15 @@ def main() -> int:
             w = G.mapping(z_from_seed(s, cfg.generator.z_dim), None, psi=1.0)
             planes = G.planes(w)
             field = gridlib.generator_field(G, planes)
-            grid = separable_grid(G, planes, box, args.mesh_res)
+            grid = surface_grid(separable_grid(G, planes, box, args.mesh_res), args.surface)
             choice = generator_level(G, planes, grid)
             try:
                 mesh = extract_mesh(grid, choice.level, keep_components=1, color_field=field)
             except NoSurfaceError as e:
                 mesh_stats.append({"seed": s, "level": choice.level, "level_method": choice.method, "error": str(e)})
                 continue
-            mesh_stats.append({"seed": s, "level": round(choice.level, 4), "level_method": choice.method,
+            mesh_stats.append({"seed": s, "surface": args.surface, "level": round(choice.level, 4),
+                               "level_method": choice.method,
                                "level_iou": None if choice.iou is None else round(choice.iou, 4),
                                "vertices": len(mesh.vertices), "faces": len(mesh.faces),
                                "watertight": bool(mesh.is_watertight), **shell_stats(mesh)})
@@ -108,6 +112,9 @@ def main() -> int:
     if mesh_rows:
         tile(mesh_rows).save(args.outdir / f"{args.prefix}_mesh.png")
 
+    if args.no_metrics:
+        print(json.dumps({"meshes": mesh_stats}, indent=2))
+        return 0
     t = time.time()
     dataset = ImageDataset(args.data, cfg.img_resolution, mirror=False, camera_cfg=cfg.camera)
     metrics = compute_metrics(G, dataset, [f"kid{args.num_gen}", f"fid{args.num_gen}"], "cpu", progress=False)

@@ -250,7 +250,7 @@ def test_chunking_bounds_points_per_call_at_512():
 def test_cli_no_surface_message(tmp_path, capsys):
     from core.errors import cli_main
     from core.extract_mesh import main
-    rc = cli_main(main)(["--ckpt", "random:demo", "--res", "32", "--level", "1e6", "--outdir", str(tmp_path)])
+    rc = cli_main(main)(["--ckpt", "random:demo", "--res", "32", "--surface", "density", "--level", "1e6", "--outdir", str(tmp_path)])
     err = capsys.readouterr().err
     assert rc == 2
     assert err.startswith("error: no surface at level 1e+06") and "ranges from" in err
@@ -268,7 +268,7 @@ def test_cli_end_to_end_random_demo(tmp_path, capsys):
     planes = G.planes(G.mapping(z_from_seed(1, G.cfg.generator.z_dim)))
     probe = density_grid(generator_field(G, planes), Box.cube(G.cfg.generator.cube_scale), 32)
     level = float(np.quantile(probe.values, 0.7))  # a level this random model certainly crosses
-    rc = main(["--ckpt", "random:demo", "--seeds", "1", "--res", "32", "--level", f"{level:.6f}",
+    rc = main(["--ckpt", "random:demo", "--seeds", "1", "--res", "32", "--surface", "density", "--level", f"{level:.6f}",
                "--format", "ply,obj,glb,mrc,npy", "--outdir", str(tmp_path)])
     assert rc == 0
     out = capsys.readouterr().out

@@ -84,6 +84,7 @@ class PreviewWorker:
         self.mesh = None
         self.mesh_key: tuple | None = None
         self.auto_level: float | None = None
+        self.auto_surface: str | None = None  # the surface auto_level belongs to
         self.auto_describe: str = ""
         self.error: str | None = None
         self._want: tuple | None = None
@@ -97,12 +98,13 @@ class PreviewWorker:
     def busy(self) -> bool:
         return self._busy or self._want is not None
 
-    def request(self, key: tuple, G, planes_fn, box, level: float | None) -> None:
-        """level None = the automatic level of the preview grid."""
+    def request(self, key: tuple, G, planes_fn, box, level: float | None, surface: str = "density") -> None:
+        """level None = the automatic level of the preview grid; `surface` ("density" or "visibility")
+        must be part of `key`."""
         with self._cv:
             if self.mesh_key == (key, level) or (self._want is not None and self._want[0] == (key, level)):
                 return
-            self._want = ((key, level), G, planes_fn, box)
+            self._want = ((key, level), G, planes_fn, box, surface)
             self._cv.notify()
 
     def close(self, timeout: float = 30.0) -> None:
@@ -123,21 +125,23 @@ class PreviewWorker:
                 want, self._want = self._want, None
                 self._busy = True
             try:
-                (key, level), G, planes_fn, box = want
+                (key, level), G, planes_fn, box, surface = want
                 cached = self.cache.get(key)
                 if cached is None:
                     planes = planes_fn()
                     with torch.no_grad():
-                        grid = meshing.separable_grid(G, planes, box, meshing.PREVIEW_RES)
+                        grid = meshing.surface_grid(meshing.separable_grid(G, planes, box, meshing.PREVIEW_RES),
+                                                    surface)
                         auto = meshing.generator_level(G, planes, grid)
                     self.cache.put(key, grid, auto)
                     cached = (grid, auto)
                 grid, auto = cached
-                self.auto_level, self.auto_describe = auto.level, auto.describe()
+                self.auto_level, self.auto_describe, self.auto_surface = auto.level, auto.describe(), surface
                 lv = auto.level if level is None else level
                 self.mesh = meshing.preview_mesh(grid, lv)
                 self.error = None if self.mesh is not None else (
-                    f"no surface at level {lv:.4g} (preview densities {grid.values.min():.3g} .. "
+                    f"no surface at level {lv:.4g} (preview {meshing.surface_name(surface)} "
+                    f"{grid.values.min():.3g} .. "
                     f"{grid.values.max():.3g})")
                 self.mesh_key = (key, level)
             except Exception as e:
@@ -170,12 +174,12 @@ class MeshController:
     # ------------------------------------------------------------------ keys and inputs
 
     def key(self) -> tuple | None:
-        """(model uid, latent, box): what a grid depends on."""
+        """(model uid, latent, box, surface): what a grid depends on."""
         app = self.app
         if app.model is None:
             return None
         box = meshing.crop_box(app.state.mesh, app.model.cfg.generator.cube_scale)
-        return (app.model.uid, app.latent_spec(), box)
+        return (app.model.uid, app.latent_spec(), box, app.state.mesh.surface)
 
     def planes_fn(self):
         model, latent = self.app.model, self.app.latent_spec()
@@ -184,7 +188,7 @@ class MeshController:
 
     def level_for_preview(self) -> float | None:
         m = self.app.state.mesh
-        return None if m.auto_level else float(m.level)
+        return None if m.auto_level else meshing.level_of(m)
 
     # ------------------------------------------------------------------ per frame
 
@@ -196,7 +200,7 @@ class MeshController:
         panel_open = self.frame - self.panel_seen <= 2
         if app.model is not None and ((m.preview and panel_open) or m.show_mesh):
             key = self.key()
-            self.preview.request(key, app.model.G, self.planes_fn(), key[2], self.level_for_preview())
+            self.preview.request(key, app.model.G, self.planes_fn(), key[2], self.level_for_preview(), key[3])
         job = self.job
         if job is not None and job.finished and job.stage == "done":
             self.job = None

@@ -1,7 +1,8 @@
 """The mesh panel's logic, free of GUI and GL: settings -> a core.geometry extraction, estimates,
 the preview grid cache, vertex arrays for the GL pass and the camera matrices of the viewport.
 
-Extraction goes through core.geometry (the separable grid, the silhouette-matched automatic level,
+Extraction goes through core.geometry (the separable grid, its occlusion for the visibility surface,
+the silhouette-matched automatic level,
 marching cubes in world coordinates, cleanup, vertex colours), so a mesh from the panel equals one
 from `python -m core.extract_mesh` with the same settings. The viewport draws meshes with the
 render's own camera: `view_matrix` inverts the cam2world of `OrbitCamera.to_cameras`, and
@@ -24,6 +25,7 @@ from core.geometry.fastgrid import separable_grid
 from core.geometry.grid import DensityGrid, generator_field
 from core.geometry.level import LevelChoice, generator_level
 from core.geometry.mesh import NoSurfaceError, extract_mesh
+from core.geometry.visibility import surface_grid
 
 PREVIEW_RES = 64
 LEVEL_PROBE_RES = 96  # grid for the automatic level when the extraction grid is finer
@@ -32,7 +34,8 @@ DEFAULT_RATE = {"cpu": 3.0e6, "cuda": 2.0e8}  # grid nodes per second before the
 
 @dataclass(frozen=True)
 class MeshParams:
-    """One extraction: grid resolution, level (None = automatic), box, cleanup."""
+    """One extraction: grid resolution, level (None = automatic; in the surface's units), box, cleanup,
+    and which surface: "density" (iso-surface of the density) or "visibility" (of its occlusion)."""
 
     resolution: int
     level: float | None
@@ -41,6 +44,7 @@ class MeshParams:
     smooth: int = 0
     decimate: float = 1.0
     colors: bool = True
+    surface: str = "density"
 
 
 def crop_box(state_mesh, cube_scale: float) -> Box:
@@ -54,8 +58,19 @@ def crop_box(state_mesh, cube_scale: float) -> Box:
 
 def params_from_state(state_mesh, cube_scale: float) -> MeshParams:
     m = state_mesh
-    return MeshParams(int(m.resolution), None if m.auto_level else float(m.level), crop_box(m, cube_scale),
-                      int(m.keep_components), int(m.smooth), float(m.decimate))
+    return MeshParams(int(m.resolution), None if m.auto_level else level_of(m), crop_box(m, cube_scale),
+                      int(m.keep_components), int(m.smooth), float(m.decimate), surface=m.surface)
+
+
+def level_of(state_mesh) -> float:
+    """The hand-set level of the chosen surface (an occlusion, or an activated density)."""
+    m = state_mesh
+    return float(m.occlusion_level if m.surface == "visibility" else m.level)
+
+
+def surface_name(surface: str) -> str:
+    """What the level of a surface measures, for labels and messages."""
+    return "occlusion" if surface == "visibility" else "activated density"
 
 
 def estimate(resolution: int, hidden: int, device_type: str = "cpu", rate: float | None = None,
@@ -109,11 +124,12 @@ def extract(G, planes: torch.Tensor, params: MeshParams, progress: Callable[[flo
     with torch.no_grad():
         grid = separable_grid(G, planes, params.box, params.resolution, progress=step, cancel=cancel)
         t_grid = time.perf_counter() - t0
+        grid = surface_grid(grid, params.surface)
         choice = None
         level = params.level
         if level is None:
-            probe = grid if params.resolution <= 128 else separable_grid(G, planes, params.box, LEVEL_PROBE_RES,
-                                                                         cancel=cancel)
+            probe = grid if params.resolution <= 128 else surface_grid(
+                separable_grid(G, planes, params.box, LEVEL_PROBE_RES, cancel=cancel), params.surface)
             choice = generator_level(G, planes, probe)
             level = choice.level
         if cancel is not None and cancel():
@@ -127,8 +143,8 @@ def extract(G, planes: torch.Tensor, params: MeshParams, progress: Callable[[flo
 
 
 class PreviewGrid:
-    """The 64^3 grid of the current model/latent/box, computed once (in a worker) and reused for every
-    level change: a preview mesh is then only marching cubes on 64^3 (milliseconds)."""
+    """The 64^3 grid (density or occlusion) of the current model/latent/box/surface, computed once (in a
+    worker) and reused for every level change: a preview mesh is then only marching cubes on 64^3 (milliseconds)."""
 
     def __init__(self):
         self._lock = threading.Lock()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.config import PRESETS
+from core.geometry.visibility import SURFACES
 
 from .camera import OrbitCamera
 from .latent import Keyframe, LatentSpec
@@ -136,8 +137,10 @@ class MeshState:
     """Mesh panel: marching-cubes settings, the crop box, cleanup and the viewport toggle."""
 
     resolution: int = 128  # grid samples per side (32-1024)
+    surface: str = "visibility"  # visibility (iso-surface of the occlusion: fills opaque shells) | density
     auto_level: bool = True  # the level matching the rendered silhouette (core.geometry.level)
-    level: float = 1.0  # iso-level in activated-density units when auto_level is off
+    level: float = 1.0  # iso-level in activated-density units when auto_level is off (density surface)
+    occlusion_level: float = 0.5  # iso-level of the occlusion, in (0, 1), when auto_level is off (visibility)
     crop: bool = False  # extract inside crop_lo..crop_hi instead of the whole tri-plane cube
     crop_lo: list[float] = field(default_factory=lambda: [-1.0, -1.0, -1.0])  # in units of cube_scale
     crop_hi: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])
@@ -284,6 +287,9 @@ def sanitise(state: ViewerState, warnings: list[str]) -> ViewerState:
     m.resolution = min(max(int(m.resolution), 32), 1024)
     if m.shading not in MESH_SHADING:
         m.shading = "shaded"
+    if m.surface not in SURFACES:
+        m.surface = "visibility"
+    m.occlusion_level = min(max(m.occlusion_level, 1e-3), 0.999)
     m.decimate = min(max(m.decimate, 0.01), 1.0)
     m.keep_components = max(0, int(m.keep_components))
     m.smooth = min(max(0, int(m.smooth)), 100)

@@ -48,6 +48,13 @@ def save_mesh(mesh: trimesh.Trimesh, path: str | os.PathLike, fmt: str | None = 
     atomic_write(path, lambda f: f.write(data))
 
 
+GRID_KINDS = {  # the .mrc label of each DensityGrid kind
+    "activated": "activated density sigma = softplus(raw + shift)",
+    "raw": "raw density (decoder output before shift and softplus)",
+    "occlusion": "occlusion 1 - max transmittance from outside, 26 directions",
+}
+
+
 def mrc_bytes(grid: DensityGrid, level: float | None = None, extra_label: str | None = None) -> bytes:
     """float32 (mode 2) volume; MRC's data order is [z, y, x], voxel size = grid spacing, origin =
     world position of voxel (0, 0, 0); nstart = 0. Labels say which density it holds."""
@@ -62,8 +69,7 @@ def mrc_bytes(grid: DensityGrid, level: float | None = None, extra_label: str | 
             o = grid.origin
             mrc.header.origin.x, mrc.header.origin.y, mrc.header.origin.z = float(o[0]), float(o[1]), float(o[2])
             mrc.header.nxstart = mrc.header.nystart = mrc.header.nzstart = 0
-            what = ("activated density sigma = softplus(raw + shift)" if grid.kind == "activated"
-                    else "raw density (decoder output before shift and softplus)")
+            what = GRID_KINDS.get(grid.kind, grid.kind)
             labels = [f"EpiGRAF Studio: {what}", "world units; origin = voxel (0,0,0) centre"]
             if level is not None:
                 labels.append(f"iso-level used for the mesh: {level:.6g}")

@@ -48,7 +48,7 @@ class LevelChoice:
         if self.method == "silhouette":
             return (f"auto level {self.level:.4g}: silhouette IoU {self.iou:.3f} against rendered opacity > 0.5 "
                     f"({100 * self.coverage:.0f}% of view pixels)")
-        return (f"auto level {self.level:.4g}: {FALLBACK_PERCENTILE:g}th percentile of the grid densities "
+        return (f"auto level {self.level:.4g}: {FALLBACK_PERCENTILE:g}th percentile of the grid values "
                 f"(rendered opacity > 0.5 on {100 * self.coverage:.0f}% of view pixels: no silhouette to match)")
 
 
@@ -157,9 +157,11 @@ def generator_level(G, planes: torch.Tensor, grid: DensityGrid, views: int = 6, 
                     cameras: Cameras | None = None) -> LevelChoice:
     """The automatic level for a generator's field: opacity of `views` cameras rendered at res^2
     through G.render, matched against the silhouettes of `grid` (an activated-density grid over
-    the crop box, e.g. a 64^3-128^3 one from separable_grid)."""
-    if grid.kind != "activated":
-        raise ValueError("the automatic level is in activated-density units: pass an activated grid")
+    the crop box, e.g. a 64^3-128^3 one from separable_grid, or its occlusion: any grid whose
+    iso-surface grows monotonically as the level falls)."""
+    if grid.kind not in ("activated", "occlusion"):
+        raise ValueError("the automatic level needs an activated-density grid or its occlusion, "
+                         f"got a '{grid.kind}' grid")
     cams = cameras if cameras is not None else view_cameras(G.cfg.camera, views, device=planes.device)
     b = len(cams)
     out = G.render(planes.expand(b, *planes.shape[1:]), cams, resolution=res)

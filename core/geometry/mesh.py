@@ -47,8 +47,9 @@ def _marching_cubes(vol: np.ndarray, level: float, backend: str) -> tuple[np.nda
 def _check_level(grid: DensityGrid, level: float) -> None:
     lo, hi = float(np.nanmin(grid.values)), float(np.nanmax(grid.values))
     if not (lo < level < hi):
+        what = "occlusion" if grid.kind == "occlusion" else f"{grid.kind} density"
         raise NoSurfaceError(
-            f"no surface at level {level:.4g} ({grid.kind} density): the density in the box ranges "
+            f"no surface at level {level:.4g} ({what}): the {what} in the box ranges "
             f"from {lo:.4g} to {hi:.4g}; pass --level between them (or check --box)")
 
 

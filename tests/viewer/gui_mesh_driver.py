@@ -80,7 +80,7 @@ def main(out_dir: Path, screenshot: Path | None) -> int:
             results["resolution"] = app.state.mesh.resolution
             ok = wait(ctx, lambda: app.mesh.preview.mesh is not None and not app.mesh.preview.busy, "preview mesh")
             results["preview"] = {"ok": ok, "faces": len(app.mesh.preview.mesh.faces) if ok else 0,
-                                  "auto": app.mesh.preview.auto_describe}
+                                  "auto": app.mesh.preview.auto_describe, "kind": app.mesh.preview.cache.grid.kind}
             positions(ctx, "preview")
             # the volume picture at the render size, then G: the mesh with the same camera
             volume = picture(app.result, app.state.render)
@@ -138,6 +138,13 @@ def main(out_dir: Path, screenshot: Path | None) -> int:
             ok2 = wait(ctx, lambda: app.mesh.job is None, "cancel", 60)
             results["cancel"] = {"ok": ok and ok2, "message": app.mesh.message,
                                  "result_res": app.mesh.result.params.resolution if app.mesh.result else None}
+            # the density surface: the preview follows with a density grid of its own
+            wait_item(ctx, "//Mesh/density")
+            ctx.item_click("//Mesh/density")
+            pv = app.mesh.preview
+            ok = wait(ctx, lambda: app.state.mesh.surface == "density" and pv.auto_surface == "density"
+                      and not pv.busy and pv.mesh is not None, "density preview", 60)
+            results["density"] = {"ok": ok, "kind": pv.cache.grid.kind, "faces": len(pv.mesh.faces) if ok else 0}
             ctx.key_press(imgui.Key.g)
             ok = wait(ctx, lambda: not app.state.mesh.show_mesh, "G back to the volume", 10)
             results["toggle_back"] = ok

@@ -55,9 +55,10 @@ def test_mesh_state_round_trips_and_is_sanitised():
     assert back.mesh == s.mesh
     warnings = []
     bad = state_from_dict({"mesh": {"resolution": 5000, "shading": "wire", "crop_lo": [1, 1, 1],
-                                    "decimate": 3.0}}, warnings)
+                                    "decimate": 3.0, "surface": "isosurface", "occlusion_level": 4.0}}, warnings)
     assert bad.mesh.resolution == 1024 and bad.mesh.shading == "shaded" and bad.mesh.decimate == 1.0
     assert bad.mesh.crop_lo == [-1.0, -1.0, -1.0]
+    assert bad.mesh.surface == "visibility" and bad.mesh.occlusion_level == 0.999
 
 
 def test_crop_box_in_world_units():
@@ -89,6 +90,26 @@ def test_job_result_equals_core_geometry(tiny):
     assert len(job.result.mesh.faces) == len(ref.faces)
     np.testing.assert_array_equal(job.result.mesh.visual.vertex_colors, ref.visual.vertex_colors)
     assert seen == sorted(seen) and seen[-1] == pytest.approx(1.0)
+
+
+def test_job_visibility_surface_equals_core_geometry(tiny):
+    """The panel's visibility surface is core's: the occlusion of the same grid, meshed at the same level."""
+    from core.geometry.visibility import occlusion_grid
+    G, planes = tiny
+    box = Box.cube(G.cfg.generator.cube_scale)
+    occ = occlusion_grid(density_grid(generator_field(G, planes), box, 40))
+    level = float(np.quantile(occ.values, 0.8))
+    job = MeshJob(G, lambda: planes, meshing.MeshParams(40, level, box, keep_components=0, colors=False,
+                                                          surface="visibility"))
+    job.start().wait(120)
+    assert job.finished and job.error is None and job.result.grid.kind == "occlusion"
+    ref = extract_mesh(occ, level, keep_components=0)
+    np.testing.assert_allclose(job.result.mesh.vertices, ref.vertices, atol=1e-5)
+    assert len(job.result.mesh.faces) == len(ref.faces)
+    state = MeshState(surface="visibility", auto_level=False, occlusion_level=0.3, level=7.0)
+    assert meshing.params_from_state(state, 0.3).level == 0.3
+    state.surface = "density"
+    assert meshing.params_from_state(state, 0.3).level == 7.0
 
 
 def test_job_cancel(tiny):

@@ -1,7 +1,8 @@
 """Mesh panel: marching cubes from the radiance field (core.geometry), in the background.
 
-Resolution with a memory/time estimate; the level in activated-density units, automatic (the level
-whose surface matches the rendered silhouette) or set by hand, with a live 64^3 preview mesh in the
+Resolution with a memory/time estimate; the surface (visibility: the occlusion's iso-surface, which
+fills opaque shells; or the density's); its level, automatic (the level whose surface matches the
+rendered silhouette) or set by hand, with a live 64^3 preview mesh in the
 viewport; crop box; cleanup; Extract with a progress bar and Cancel; the viewport toggle between
 the volume render and the mesh (key G; same camera); export buttons (atomic writes).
 """
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 from imgui_bundle import imgui
 
 from .. import meshing
-from ..state import MESH_RESOLUTIONS, MESH_SHADING
+from ..state import MESH_RESOLUTIONS, MESH_SHADING, SURFACES
 from .common import hint, line, message
 
 if TYPE_CHECKING:
@@ -21,6 +22,10 @@ if TYPE_CHECKING:
 
 FORMATS = ("ply", "obj", "glb", "mrc", "npy")
 SHADING_LABELS = {"shaded": "shaded", "colors": "vertex colours"}
+SURFACE_LABELS = {"visibility": "visibility (fills opaque shells)", "density": "density"}
+SURFACE_HELP = ("visibility: the surface where light from outside is blocked (the occlusion, 1 - the best "
+                "transmittance over 26 directions); hollow or torn density shells come out solid, openings "
+                "stay open. density: the iso-surface of the density itself.")
 
 
 def draw(app: ViewerApp) -> None:
@@ -61,18 +66,34 @@ def draw(app: ViewerApp) -> None:
         box = meshing.crop_box(m, g.cube_scale)
         line(f"world box {tuple(round(v, 3) for v in box.lo)} .. {tuple(round(v, 3) for v in box.hi)}")
 
-    imgui.separator_text("Level (activated density)")
+    imgui.separator_text("Surface")
+    for i, s in enumerate(SURFACES[::-1]):
+        if imgui.radio_button(SURFACE_LABELS[s], m.surface == s):
+            m.surface = s
+        if imgui.is_item_hovered():
+            imgui.set_tooltip(SURFACE_HELP)
+        if i < len(SURFACES) - 1:
+            imgui.same_line()
+
+    imgui.separator_text(f"Level ({meshing.surface_name(m.surface)})")
     _, m.auto_level = imgui.checkbox("automatic (match the rendered silhouette)", m.auto_level)
     pv = ctl.preview
+    auto = pv.auto_level if pv.auto_surface == m.surface else None  # None while a switch recomputes it
     if m.auto_level:
-        line(f"automatic level {pv.auto_level:.4g} (64^3 preview; Extract recomputes it)"
-             if pv.auto_level is not None else "automatic level: computing ...")
+        line(f"automatic level {auto:.4g} (64^3 preview; Extract recomputes it)"
+             if auto is not None else "automatic level: computing ...")
     else:
-        hi = max(10.0, 2.0 * (pv.auto_level or 1.0), m.level)
-        _, m.level = imgui.slider_float("level", m.level, 1e-3, hi, "%.4g", imgui.SliderFlags_.logarithmic)
-        imgui.begin_disabled(pv.auto_level is None)
+        if m.surface == "visibility":
+            _, m.occlusion_level = imgui.slider_float("level", m.occlusion_level, 1e-3, 0.999, "%.3f")
+        else:
+            hi = max(10.0, 2.0 * (auto or 1.0), m.level)
+            _, m.level = imgui.slider_float("level", m.level, 1e-3, hi, "%.4g", imgui.SliderFlags_.logarithmic)
+        imgui.begin_disabled(auto is None)
         if imgui.button("use the automatic value"):
-            m.level = float(pv.auto_level)
+            if m.surface == "visibility":
+                m.occlusion_level = float(auto)
+            else:
+                m.level = float(auto)
         imgui.end_disabled()
     _, m.preview = imgui.checkbox("live preview (64^3, re-extracted when the level or box changes)", m.preview)
 
@@ -96,7 +117,8 @@ def draw(app: ViewerApp) -> None:
                            "done" if ctl.result is not None else "idle")
 
     imgui.separator_text("Export")
-    hint(f"into {app.state.export.out_dir} (world coordinates; .mrc / .npy hold the density grid)")
+    # one line (clipped, whole on hover): a scrollbar appearing cannot re-wrap it and move the buttons
+    line(f"into {app.state.export.out_dir} (world coordinates; .mrc / .npy hold the meshed grid)")
     for i, f in enumerate(FORMATS):
         if imgui.button(f"Save .{f}"):
             ctl.export([f])
@@ -109,7 +131,7 @@ def draw(app: ViewerApp) -> None:
         hint("preview: updating ...")
     elif pv.error and (m.preview or m.show_mesh):
         message(pv.error)
-    if m.auto_level and pv.auto_describe:
+    if m.auto_level and pv.auto_describe and pv.auto_surface == m.surface:
         hint(pv.auto_describe)
     if ctl.message and ctl.message.startswith("mesh "):
         hint(ctl.message)  # a finished extraction (its level text may contain words message() reads as errors)
