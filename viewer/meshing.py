@@ -30,6 +30,7 @@ from core.geometry.visibility import surface_grid
 PREVIEW_RES = 64
 LEVEL_PROBE_RES = 96  # grid for the automatic level when the extraction grid is finer
 DEFAULT_RATE = {"cpu": 3.0e6, "cuda": 2.0e8}  # grid nodes per second before the first measurement
+OCCLUSION_RATE = 1.0e8  # node-directions per second of core.geometry.visibility (2-core CPU: 256^3 in ~4.5 s)
 
 
 @dataclass(frozen=True)
@@ -74,16 +75,21 @@ def surface_name(surface: str) -> str:
 
 
 def estimate(resolution: int, hidden: int, device_type: str = "cpu", rate: float | None = None,
-             with_rgb: bool = False) -> tuple[int, float]:
+             with_rgb: bool = False, surface: str = "density") -> tuple[int, float]:
     """(bytes, seconds) for a grid of resolution^3: the float32 grid (and rgb when asked), the yz
     table of projected rows (res^2 x hidden) and the marching-cubes output (a rough 3x the surface
-    nodes); seconds from the measured (or default) nodes per second."""
+    nodes); seconds from the measured (or default) nodes per second. The visibility surface adds
+    its occlusion grid and 26 sweeps over the nodes (numpy on the CPU, OCCLUSION_RATE)."""
     n = resolution ** 3
     grid = n * 4 * (4 if with_rgb else 1)
     table = resolution ** 2 * hidden * 4
-    surface = 24 * 6 * resolution ** 2 * 4  # vertices + faces of a surface of a few res^2 cells
+    mesh = 24 * 6 * resolution ** 2 * 4  # vertices + faces of a surface of a few res^2 cells
     rate = rate or DEFAULT_RATE.get(device_type, DEFAULT_RATE["cpu"])
-    return grid + table + surface, n / rate
+    seconds = n / rate
+    if surface == "visibility":
+        grid += n * 4
+        seconds += 26 * n / OCCLUSION_RATE
+    return grid + table + mesh, seconds
 
 
 def human_bytes(n: float) -> str:

@@ -53,7 +53,7 @@ def draw(app: ViewerApp) -> None:
     imgui.separator_text("Grid")
     _, res = imgui.slider_int("resolution", m.resolution, MESH_RESOLUTIONS[0], MESH_RESOLUTIONS[-1])
     m.resolution = min(max(int(res), MESH_RESOLUTIONS[0]), MESH_RESOLUTIONS[-1])
-    nbytes, seconds = meshing.estimate(m.resolution, g.decoder_hidden, app.device.type, ctl.rate)
+    nbytes, seconds = meshing.estimate(m.resolution, g.decoder_hidden, app.device.type, ctl.rate, surface=m.surface)
     line(f"~{meshing.human_bytes(nbytes)}, ~{_duration(seconds)} ({m.resolution ** 3 / 1e6:.1f} M nodes, "
          f"{'measured' if ctl.rate else 'default'} rate)")
     _, m.crop = imgui.checkbox("crop box", m.crop)
