@@ -143,10 +143,11 @@ def main(argv: list[str] | None = None) -> int:
                 grid = density_grid(grid_field, box, args.res, chunk, kind=kind, device=device, progress=bar.update)
             else:
                 grid = separable_grid(G, planes, box, args.res, chunk, kind=kind, progress=bar.update)
-        grid = surface_grid(grid, args.surface)
+        grid = surface_grid(grid, args.surface, device)
         seed_level = level
         if seed_level is None:
-            probe = grid if args.res <= 128 else surface_grid(separable_grid(G, planes, box, 96, chunk), args.surface)
+            probe = grid if args.res <= 128 else surface_grid(separable_grid(G, planes, box, 96, chunk),
+                                                              args.surface, device)
             choice = generator_level(G, planes, probe)
             seed_level = choice.level
             print(f"seed {seed}: {choice.describe()}")

@@ -32,6 +32,18 @@ step() { echo; echo "## $*"; echo; }
   step "pytest tests/test_kernels_gpu.py (Triton vs reference at real sizes, forward and gradients)"
   timeout 240 python3 -m pytest -q -p no:cacheprovider tests/test_kernels_gpu.py 2>&1 | tail -25
 
+  step "pytest tests/test_visibility.py (the mesh occlusion on CUDA = CPU), its time per grid size"
+  timeout 120 python3 -m pytest -q -p no:cacheprovider tests/test_visibility.py 2>&1 | tail -3
+  timeout 180 python3 -c "
+import time, torch
+from core.geometry.visibility import occlusion
+for r in (256, 512, 1024):
+    s = torch.rand(r, r, r, device='cuda') * 40
+    occlusion(s[:64, :64, :64], (0.6 / r,) * 3); torch.cuda.synchronize(); t = time.time()
+    occlusion(s, (0.6 / r,) * 3); torch.cuda.synchronize()
+    print(f'occlusion {r}^3 on cuda: {time.time() - t:.2f} s (with the copy back)')
+" 2>&1
+
   step "python -m core.bench kernels --device cuda --size real"
   timeout 300 python3 -m core.bench kernels --device cuda --size real --repeats 5 2>&1
 } > "$log" 2>&1

@@ -185,3 +185,11 @@ def test_cli_visibility_surface_and_its_errors(tmp_path, capsys):
                              "--outdir", str(tmp_path / "bad")])
         err = capsys.readouterr().err
         assert rc == 2 and says in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
+def test_occlusion_on_cuda_equals_cpu():
+    rng = np.random.default_rng(1)
+    sigma = rng.uniform(0, 40, size=(48, 40, 56)).astype(np.float32)
+    spacing = (0.01, 0.012, 0.009)
+    np.testing.assert_allclose(occlusion(sigma, spacing, "cuda"), occlusion(sigma, spacing, "cpu"), atol=2e-6)

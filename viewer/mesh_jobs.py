@@ -131,7 +131,7 @@ class PreviewWorker:
                     planes = planes_fn()
                     with torch.no_grad():
                         grid = meshing.surface_grid(meshing.separable_grid(G, planes, box, meshing.PREVIEW_RES),
-                                                    surface)
+                                                    surface, planes.device)
                         auto = meshing.generator_level(G, planes, grid)
                     self.cache.put(key, grid, auto)
                     cached = (grid, auto)

@@ -30,7 +30,9 @@ from core.geometry.visibility import surface_grid
 PREVIEW_RES = 64
 LEVEL_PROBE_RES = 96  # grid for the automatic level when the extraction grid is finer
 DEFAULT_RATE = {"cpu": 3.0e6, "cuda": 2.0e8}  # grid nodes per second before the first measurement
-OCCLUSION_RATE = 1.0e8  # node-directions per second of core.geometry.visibility (2-core CPU: 256^3 in ~4.5 s)
+# node-directions per second of core.geometry.visibility: CPU measured (2-core CPU under load: 256^3 in
+# 3.3 s, 1.3e8); CUDA not measured yet (a guess: one plane step is a few kernel launches)
+OCCLUSION_RATE = {"cpu": 1.0e8, "cuda": 1.0e9}
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ def estimate(resolution: int, hidden: int, device_type: str = "cpu", rate: float
     """(bytes, seconds) for a grid of resolution^3: the float32 grid (and rgb when asked), the yz
     table of projected rows (res^2 x hidden) and the marching-cubes output (a rough 3x the surface
     nodes); seconds from the measured (or default) nodes per second. The visibility surface adds
-    its occlusion grid and 26 sweeps over the nodes (numpy on the CPU, OCCLUSION_RATE)."""
+    its occlusion grid and 26 sweeps over the nodes (OCCLUSION_RATE)."""
     n = resolution ** 3
     grid = n * 4 * (4 if with_rgb else 1)
     table = resolution ** 2 * hidden * 4
@@ -88,7 +90,7 @@ def estimate(resolution: int, hidden: int, device_type: str = "cpu", rate: float
     seconds = n / rate
     if surface == "visibility":
         grid += n * 4
-        seconds += 26 * n / OCCLUSION_RATE
+        seconds += 26 * n / OCCLUSION_RATE.get(device_type, OCCLUSION_RATE["cpu"])
     return grid + table + mesh, seconds
 
 
@@ -130,12 +132,12 @@ def extract(G, planes: torch.Tensor, params: MeshParams, progress: Callable[[flo
     with torch.no_grad():
         grid = separable_grid(G, planes, params.box, params.resolution, progress=step, cancel=cancel)
         t_grid = time.perf_counter() - t0
-        grid = surface_grid(grid, params.surface)
+        grid = surface_grid(grid, params.surface, planes.device)
         choice = None
         level = params.level
         if level is None:
             probe = grid if params.resolution <= 128 else surface_grid(
-                separable_grid(G, planes, params.box, LEVEL_PROBE_RES, cancel=cancel), params.surface)
+                separable_grid(G, planes, params.box, LEVEL_PROBE_RES, cancel=cancel), params.surface, planes.device)
             choice = generator_level(G, planes, probe)
             level = choice.level
         if cancel is not None and cancel():

@@ -21,8 +21,8 @@ the rendered surface. The inside of an opaque shell is occluded from every direc
 solid; a cavity with an opening (a cup's well, a torus' hole) stays open, since a straight line
 of grid nodes reaches into it from outside.
 
-Cost: 26 sweeps over the grid, each one plane of nodes at a time (res steps of res^2 operations);
-memory: the result, the density and two planes.
+Cost: 26 sweeps over the grid, each one plane of nodes at a time (res steps of res^2 operations),
+in torch on the grid's device or a given one; memory: the result, the density and two planes.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import torch
 
 from .grid import DensityGrid
 
@@ -38,10 +39,9 @@ OCCLUSION_HALF = 0.5  # the visibility surface's physical level: half of the lig
 DIRECTIONS = tuple(d for d in itertools.product((-1, 0, 1), repeat=3) if d != (0, 0, 0))
 
 
-def _oriented(a: np.ndarray, axis: int, step: int) -> np.ndarray:
-    """A view of `a` with `axis` first and running in the direction of `step` (+1 or -1)."""
-    v = np.moveaxis(a, axis, 0)
-    return v if step > 0 else v[::-1]
+def _plane(a: torch.Tensor, axis: int, step: int, k: int) -> torch.Tensor:
+    """The k-th plane across `axis` in the sweep's order (from the far side when step is -1): a view."""
+    return a.select(axis, k if step > 0 else a.shape[axis] - 1 - k)
 
 
 def _shift_slices(shift: int, n: int) -> tuple[slice, slice]:
@@ -53,72 +53,74 @@ def _shift_slices(shift: int, n: int) -> tuple[slice, slice]:
     return slice(None, n - 1), slice(1, None)
 
 
-def _sweep(sigma: np.ndarray, spacing, d, reduce_into: np.ndarray | None = None) -> np.ndarray | None:
-    """T_d for every node. With `reduce_into`, fold it into that array by maximum (plane by plane,
-    never holding T_d whole) and return None; else return T_d [X, Y, Z] float32."""
+@torch.no_grad()
+def _sweep(sigma: torch.Tensor, spacing, d, reduce_into: torch.Tensor | None = None) -> torch.Tensor | None:
+    """T_d for every node of sigma [X, Y, Z] (float32, any device). With `reduce_into`, fold it into
+    that tensor by maximum (plane by plane, never holding T_d whole) and return None; else return T_d."""
     d = tuple(int(v) for v in d)
     length = float(np.sqrt(sum((di * float(h)) ** 2 for di, h in zip(d, spacing))))
     axis = next(i for i, v in enumerate(d) if v != 0)  # sweep along the first moving axis
-    others = [i for i in range(3) if i != axis]
-    s = _oriented(sigma, axis, d[axis])
-    out = None
-    if reduce_into is None:
-        out = np.empty(sigma.shape, np.float32)
-        target = _oriented(out, axis, d[axis])
-    else:
-        target = _oriented(reduce_into, axis, d[axis])
-    # the plane's own axes keep their order after moveaxis: (others[0], others[1])
-    (dst0, src0) = _shift_slices(d[others[0]], sigma.shape[others[0]])
-    (dst1, src1) = _shift_slices(d[others[1]], sigma.shape[others[1]])
-    half = np.exp(-0.5 * length * np.clip(s[0], 0, None)).astype(np.float32)  # exp(-sigma/2 |d|) of plane k
-    t = np.ones(s.shape[1:], np.float32)
-    _store(target, 0, t, reduce_into is not None)
-    for k in range(1, s.shape[0]):
-        leaving = t * half  # light leaving plane k-1 towards plane k (half of each segment's depth)
-        half = np.exp(-0.5 * length * np.clip(s[k], 0, None)).astype(np.float32)
-        t = np.ones_like(leaving)
-        t[dst0, dst1] = leaving[src0, src1] * half[dst0, dst1]
-        _store(target, k, t, reduce_into is not None)
-    return out
+    others = [i for i in range(3) if i != axis]  # a plane's own axes, in order
+    target = torch.empty_like(sigma) if reduce_into is None else reduce_into
+    dst0, src0 = _shift_slices(d[others[0]], sigma.shape[others[0]])
+    dst1, src1 = _shift_slices(d[others[1]], sigma.shape[others[1]])
+
+    def half(k):  # exp(-sigma/2 |d|) of plane k: half of each segment's optical depth
+        return torch.exp(-0.5 * length * _plane(sigma, axis, d[axis], k).clamp_min(0))
+
+    t = torch.ones_like(_plane(sigma, axis, d[axis], 0))
+    h = half(0)
+    for k in range(sigma.shape[axis]):
+        if k > 0:
+            leaving = t * h  # light leaving plane k-1 towards plane k
+            h = half(k)
+            t = torch.ones_like(leaving)
+            t[dst0, dst1] = leaving[src0, src1] * h[dst0, dst1]
+        out = _plane(target, axis, d[axis], k)
+        if reduce_into is None:
+            out.copy_(t)
+        else:
+            torch.maximum(out, t, out=out)
+    return None if reduce_into is not None else target
 
 
-def _store(target: np.ndarray, k: int, plane: np.ndarray, reduce: bool) -> None:
-    if reduce:
-        np.maximum(target[k], plane, out=target[k])
-    else:
-        target[k] = plane
+def _as_tensor(sigma, device) -> torch.Tensor:
+    t = sigma if isinstance(sigma, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(sigma, np.float32))
+    return t.to(device=device or t.device, dtype=torch.float32)
 
 
-def directional_transmittance(sigma: np.ndarray, spacing, d) -> np.ndarray:
+def directional_transmittance(sigma, spacing, d, device=None) -> np.ndarray:
     """T_d [X, Y, Z] (float32) of a density grid sigma [X, Y, Z] (activated, per world unit) with node
     spacing (hx, hy, hz), for one direction d in {-1, 0, 1}^3 \\ {0} (module docstring)."""
     if tuple(int(v) for v in d) not in DIRECTIONS:
         raise ValueError(f"direction must be in {{-1, 0, 1}}^3 and not zero, got {d}")
-    return _sweep(np.asarray(sigma, np.float32), spacing, d)
+    return _sweep(_as_tensor(sigma, device), spacing, d).cpu().numpy()
 
 
-def occlusion(sigma: np.ndarray, spacing) -> np.ndarray:
-    """A = 1 - max over the 26 directions of T_d: [X, Y, Z] float32 in [0, 1]."""
-    sigma = np.asarray(sigma, np.float32)
-    if sigma.ndim != 3 or min(sigma.shape) < 2:
-        raise ValueError(f"occlusion needs a 3D grid of at least 2 nodes per side, got shape {sigma.shape}")
-    best = np.zeros(sigma.shape, np.float32)
+def occlusion(sigma, spacing, device=None) -> np.ndarray:
+    """A = 1 - max over the 26 directions of T_d: [X, Y, Z] float32 in [0, 1]. sigma: numpy or torch;
+    the sweeps run on `device` (default: sigma's own; a CUDA device makes a 1024^3 grid take seconds)."""
+    s = _as_tensor(sigma, device)
+    if s.ndim != 3 or min(s.shape) < 2:
+        raise ValueError(f"occlusion needs a 3D grid of at least 2 nodes per side, got shape {tuple(s.shape)}")
+    best = torch.zeros_like(s)
     for d in DIRECTIONS:
-        _sweep(sigma, spacing, d, reduce_into=best)
-    return 1.0 - best
+        _sweep(s, spacing, d, reduce_into=best)
+    return (1.0 - best).cpu().numpy()
 
 
-def occlusion_grid(grid: DensityGrid) -> DensityGrid:
+def occlusion_grid(grid: DensityGrid, device=None) -> DensityGrid:
     """The occlusion of an activated-density grid as a grid of kind "occlusion" (same box, same rgb)."""
     if grid.kind != "activated":
         raise ValueError(f"the occlusion needs activated density (per world unit), got a '{grid.kind}' grid")
-    return DensityGrid(occlusion(grid.values, grid.spacing), grid.box, "occlusion", grid.rgb)
+    return DensityGrid(occlusion(grid.values, grid.spacing, device), grid.box, "occlusion", grid.rgb)
 
 
-def surface_grid(grid: DensityGrid, surface: str) -> DensityGrid:
-    """The grid whose iso-surface is the mesh: the density itself, or its occlusion ("visibility")."""
+def surface_grid(grid: DensityGrid, surface: str, device=None) -> DensityGrid:
+    """The grid whose iso-surface is the mesh: the density itself, or its occlusion ("visibility",
+    computed on `device`: CPU by default)."""
     if surface == "density":
         return grid
     if surface == "visibility":
-        return occlusion_grid(grid)
+        return occlusion_grid(grid, device)
     raise ValueError(f"unknown surface '{surface}' ({', '.join(SURFACES)})")

@@ -46,7 +46,7 @@ def test_estimate_scales_with_the_grid():
     assert b256 > 256 ** 3 * 4 > b32 and s256 == pytest.approx(s32 * 512)
     assert meshing.estimate(256, 64, rate=1e6)[1] == pytest.approx(256 ** 3 / 1e6)
     vb, vs = meshing.estimate(256, 64, rate=1e6, surface="visibility")  # + the occlusion grid and its sweeps
-    assert vb == b256 + 4 * 256 ** 3 and vs == pytest.approx(256 ** 3 / 1e6 + 26 * 256 ** 3 / meshing.OCCLUSION_RATE)
+    assert vb == b256 + 4 * 256 ** 3 and vs == pytest.approx(256 ** 3 / 1e6 + 26 * 256 ** 3 / meshing.OCCLUSION_RATE["cpu"])
     assert meshing.human_bytes(3 * 2 ** 20) == "3.0 MiB"
 
 
