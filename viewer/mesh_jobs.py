@@ -53,11 +53,15 @@ class MeshJob:
     def _progress(self, f: float) -> None:
         self.progress = f
 
+    def _stage(self, name: str) -> None:
+        self.stage = name
+
     def _run(self) -> None:
         try:
             self.stage = "grid"
             planes = self.planes_fn()
-            self.result = meshing.extract(self.G, planes, self.params, self._progress, self._cancel.is_set)
+            self.result = meshing.extract(self.G, planes, self.params, self._progress, self._cancel.is_set,
+                                          stage=self._stage)
             self.progress = 1.0
         except Cancelled:
             self.cancelled = True

@@ -116,9 +116,10 @@ class MeshResult:
 
 
 def extract(G, planes: torch.Tensor, params: MeshParams, progress: Callable[[float], None] | None = None,
-            cancel: Callable[[], bool] | None = None) -> MeshResult:
-    """Grid (separable path) -> level (given or automatic) -> mesh with colours. progress(fraction
-    of the grid done); cancel() -> raises core.geometry.Cancelled between grid blocks."""
+            cancel: Callable[[], bool] | None = None, stage: Callable[[str], None] | None = None) -> MeshResult:
+    """Grid (separable path) -> occlusion (visibility surface) -> level (given or automatic) -> mesh
+    with colours. progress(fraction of the grid done); cancel() -> raises core.geometry.Cancelled
+    between grid blocks; stage(name) at the start of each step ("grid", "occlusion", "level", "mesh")."""
     import time
     t0 = time.perf_counter()
     total = params.resolution ** 3
@@ -129,13 +130,21 @@ def extract(G, planes: torch.Tensor, params: MeshParams, progress: Callable[[flo
         if progress is not None:
             progress(min(1.0, done[0] / total))
 
+    def enter(name: str) -> None:
+        if stage is not None:
+            stage(name)
+
     with torch.no_grad():
+        enter("grid")
         grid = separable_grid(G, planes, params.box, params.resolution, progress=step, cancel=cancel)
         t_grid = time.perf_counter() - t0
+        if params.surface == "visibility":
+            enter("occlusion")
         grid = surface_grid(grid, params.surface, planes.device)
         choice = None
         level = params.level
         if level is None:
+            enter("level")
             probe = grid if params.resolution <= 128 else surface_grid(
                 separable_grid(G, planes, params.box, LEVEL_PROBE_RES, cancel=cancel), params.surface, planes.device)
             choice = generator_level(G, planes, probe)
@@ -143,6 +152,7 @@ def extract(G, planes: torch.Tensor, params: MeshParams, progress: Callable[[flo
         if cancel is not None and cancel():
             from core.geometry import Cancelled
             raise Cancelled("extraction cancelled")
+        enter("mesh")
         mesh = extract_mesh(grid, level, keep_components=params.keep_components,
                             smooth_iterations=params.smooth,
                             decimate=params.decimate if params.decimate < 1 else None,

@@ -103,8 +103,11 @@ def test_job_visibility_surface_equals_core_geometry(tiny):
     level = float(np.quantile(occ.values, 0.8))
     job = MeshJob(G, lambda: planes, meshing.MeshParams(40, level, box, keep_components=0, colors=False,
                                                           surface="visibility"))
+    stages, own = [], job._stage
+    job._stage = lambda name: (stages.append(name), own(name))
     job.start().wait(120)
     assert job.finished and job.error is None and job.result.grid.kind == "occlusion"
+    assert stages == ["grid", "occlusion", "mesh"] and job.stage == "done"  # what the progress bar names
     ref = extract_mesh(occ, level, keep_components=0)
     np.testing.assert_allclose(job.result.mesh.vertices, ref.vertices, atol=1e-5)
     assert len(job.result.mesh.faces) == len(ref.faces)
