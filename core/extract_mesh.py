@@ -12,8 +12,8 @@ opening stays open; --surface density meshes the density itself (the reference's
 
 --level auto (default) matches the renderer: six views are rendered at 48x48 with G.render, and the
 level is the one whose iso-surface silhouette, projected into those views, has the best IoU with
-the rendered opacity > 0.5 (falling back to the 99th percentile of a 96^3 grid's values when no
-pixel reaches that opacity). --level physical is 0.5 for the occlusion (half the light blocked)
+the rendered opacity > 0.5 (for a faint render that reaches 0.5 nowhere, > half its peak opacity;
+falling back to the 99th percentile of a 96^3 grid's values when nothing is rendered). --level physical is 0.5 for the occlusion (half the light blocked)
 and, for the density, sigma* = ln 2 / (2 * cube_scale / 256), the density at which a ray crossing
 one cell of a 256^3 grid reaches opacity 0.5 (far above a young model's densities). A number is an
 occlusion in (0, 1) or an activated density. --raw-level thresholds the raw (pre-activation)
@@ -62,8 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--level", default="auto",
                    help="iso-level: an occlusion in (0, 1) (visibility surface) or an activated density "
                         "(density surface); 'auto' (default): the level whose surface silhouette best matches "
-                        "(IoU) the rendered opacity > 0.5 of six 48x48 views, per seed (the 99th percentile "
-                        "of the grid when no pixel reaches opacity 0.5); 'physical': 0.5 for the occlusion, "
+                        "(IoU) the rendered opacity > 0.5 of six 48x48 views, per seed (> half the peak for a "
+                        "faint render; the 99th percentile of the grid when nothing is rendered); 'physical': 0.5 for the occlusion, "
                         "ln 2 / (2*cube_scale/256) for the density")
     p.add_argument("--surface", choices=SURFACES, default=None,
                    help="'visibility' (default): the iso-surface of the occlusion (1 - the best transmittance "

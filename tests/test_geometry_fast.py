@@ -188,3 +188,27 @@ def test_cli_auto_level_and_decimate(tmp_path, capsys):
     dec = trimesh.load(tmp_path / "seed0002.ply", process=False)
     full = trimesh.load(full_dir / "seed0002.ply", process=False)
     assert 0 < len(dec.faces) <= 0.6 * len(full.faces)
+
+
+def test_auto_level_of_a_faint_fog_matches_its_silhouette_at_half_the_peak():
+    """A fog 20x fainter (peak line integral 0.3: opacity 0.26, nowhere 0.5) is matched at opacity
+    > peak / 2 =: c, i.e. where the line integral reaches -ln(1 - c): closed form as above."""
+    scale = 0.05
+
+    def faint(points):
+        c, s = fog(points)
+        return c, scale * s
+
+    cfg = CameraConfig(fov_deg=40.0, radius=1.0, near=0.6, far=1.4)
+    cams = view_cameras(cfg, 4, dtype=torch.float64)
+    origins, dirs = make_rays(cams, 40)
+    opacity = render_rays(faint, origins, dirs, cams.near, cams.far, num_coarse=128, num_fine=64,
+                          far_opaque=False, deterministic=True)["opacity"]
+    peak = float(opacity.max())
+    assert 0.2 < peak < 0.3
+    grid = density_grid(faint, Box.cube(0.3), 96)
+    choice = level_from_views(grid, origins, dirs, opacity)
+    assert choice.method == "silhouette" and choice.cut == pytest.approx(peak / 2)
+    assert "half the peak" in choice.describe()
+    analytic = -math.log(1 - peak / 2) / (S * math.sqrt(2 * math.pi))
+    assert choice.level == pytest.approx(analytic, rel=0.1), (choice, analytic)

@@ -15,9 +15,12 @@ mesh look like the volume render from a few cameras:
    distinct level at once (cumulative sums); take the level with the best IoU, in the middle
    (geometric mean for positive densities) of the interval between the two neighbouring m values.
 
-When no pixel (or every pixel) reaches opacity 0.5 there is no silhouette to match; the level is
-then a high percentile (99th) of the grid's densities, and `LevelChoice.method` says so.
-Levels are in activated-density units (sigma = softplus(raw + shift)).
+A faint model (a young one, a fog) may reach opacity 0.5 nowhere: its silhouette is then taken at
+half its peak opacity (opacity > peak / 2), as long as the peak is at least MIN_PEAK. Only when
+the peak is below that (nothing rendered), or every pixel is covered, is there no silhouette to
+match; the level is then a high percentile (99th) of the grid's values, and `LevelChoice.method`
+says so. Levels are in the grid's units: activated density (sigma = softplus(raw + shift)) or the
+occlusion (core.geometry.visibility).
 """
 
 from __future__ import annotations
@@ -35,21 +38,25 @@ from .grid import Box, DensityGrid
 
 FALLBACK_PERCENTILE = 99.0
 OPACITY_CUT = 0.5
+MIN_PEAK = 0.05  # below this peak opacity nothing is rendered: no silhouette at half the peak either
 
 
 @dataclass(frozen=True)
 class LevelChoice:
     level: float
     method: str  # "silhouette" (IoU-matched to the render) or "percentile" (fallback)
-    iou: float | None  # best IoU of the projected iso-surface against opacity > 0.5 (silhouette only)
-    coverage: float  # fraction of view pixels with opacity > 0.5
+    iou: float | None  # best IoU of the projected iso-surface against opacity > cut (silhouette only)
+    coverage: float  # fraction of view pixels with opacity > cut
+    cut: float = OPACITY_CUT  # the opacity the silhouette was taken at: 0.5, or half the peak of a faint render
 
     def describe(self) -> str:
         if self.method == "silhouette":
-            return (f"auto level {self.level:.4g}: silhouette IoU {self.iou:.3f} against rendered opacity > 0.5 "
-                    f"({100 * self.coverage:.0f}% of view pixels)")
+            faint = "" if self.cut == OPACITY_CUT else ", half the peak: no pixel reaches 0.5"
+            return (f"auto level {self.level:.4g}: silhouette IoU {self.iou:.3f} against rendered opacity "
+                    f"> {self.cut:.3g}{faint} ({100 * self.coverage:.0f}% of view pixels)")
         return (f"auto level {self.level:.4g}: {FALLBACK_PERCENTILE:g}th percentile of the grid values "
-                f"(rendered opacity > 0.5 on {100 * self.coverage:.0f}% of view pixels: no silhouette to match)")
+                f"(rendered opacity > {self.cut:.3g} on {100 * self.coverage:.0f}% of view pixels: "
+                f"no silhouette to match)")
 
 
 def view_cameras(cam_cfg, views: int = 6, device=None, dtype=torch.float32) -> Cameras:
@@ -138,9 +145,12 @@ def best_iou_level(ray_max: np.ndarray, mask: np.ndarray) -> tuple[float, float]
 def level_from_views(grid: DensityGrid, origins: torch.Tensor, dirs: torch.Tensor,
                      opacity: torch.Tensor) -> LevelChoice:
     """The silhouette-matched level of `grid` for rays (origins, dirs [..., 3]) whose rendered
-    accumulated opacity is `opacity` [...] (module docstring); the percentile fallback when the
-    opacity mask is empty or full."""
-    mask = (opacity.reshape(origins.shape[:-1]) > OPACITY_CUT).cpu().numpy()
+    accumulated opacity is `opacity` [...] (module docstring): the silhouette at opacity 0.5, or at
+    half the peak of a faint render; the percentile fallback when there is none or it covers all."""
+    op = opacity.reshape(origins.shape[:-1]).detach().float().cpu()
+    peak = float(op.max()) if op.numel() else 0.0
+    cut = OPACITY_CUT if peak > OPACITY_CUT or peak < MIN_PEAK else 0.5 * peak
+    mask = (op > cut).numpy()
     coverage = float(mask.mean())
     if mask.any() and not mask.all():
         m = ray_max_density(grid, origins, dirs).cpu().numpy()
@@ -148,8 +158,8 @@ def level_from_views(grid: DensityGrid, origins: torch.Tensor, dirs: torch.Tenso
             level, iou = best_iou_level(m, mask)
             lo, hi = float(grid.values.min()), float(grid.values.max())
             if lo < level < hi:
-                return LevelChoice(level, "silhouette", iou, coverage)
-    return LevelChoice(float(np.percentile(grid.values, FALLBACK_PERCENTILE)), "percentile", None, coverage)
+                return LevelChoice(level, "silhouette", iou, coverage, cut)
+    return LevelChoice(float(np.percentile(grid.values, FALLBACK_PERCENTILE)), "percentile", None, coverage, cut)
 
 
 @torch.no_grad()
