@@ -2,7 +2,9 @@
 
 Run by test_viewer_mesh_gui.py in a subprocess under Xvfb:
 
-    python tests/viewer/gui_mesh_driver.py OUT_DIR [SCREENSHOT_PNG]
+    python tests/viewer/gui_mesh_driver.py OUT_DIR [SCREENSHOT_PNG [MODEL]]
+
+MODEL (default random:demo) is any --ckpt spec; the README's Mesh panel picture uses `demo`.
 
 Steps (each waits on a condition, never on a fixed number of frames): open random:demo, pick a
 small grid in the Mesh panel, wait for the live preview, toggle the viewport to the mesh with G,
@@ -35,10 +37,10 @@ LAYOUT_ITEMS = ("//Mesh/resolution", "//Mesh/live preview (64^3, re-extracted wh
                 "//Mesh/Extract", "//Mesh/Save .ply")
 
 
-def main(out_dir: Path, screenshot: Path | None) -> int:
+def main(out_dir: Path, screenshot: Path | None, model: str = "random:demo") -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     state = ViewerState()
-    state.model.spec = "random:demo"
+    state.model.spec = model
     state.render.resolution = READ
     state.render.coarse_mult = state.render.fine_mult = 0.5
     state.export.out_dir = str(out_dir / "exports")
@@ -64,7 +66,7 @@ def main(out_dir: Path, screenshot: Path | None) -> int:
     def scenario(ctx: imgui.test_engine.TestContext) -> None:
         try:
             t0 = time.monotonic()
-            ok = wait(ctx, lambda: app.model is not None and full_frame_of_current(), "random:demo frame", 90)
+            ok = wait(ctx, lambda: app.model is not None and full_frame_of_current(), f"{model} frame", 90)
             results["demo"] = {"ok": ok}
             ctx.window_focus("//Mesh")
             ctx.yield_(2)
@@ -155,4 +157,4 @@ def main(out_dir: Path, screenshot: Path | None) -> int:
     return h.run(scenario, slow_clicks=3.0)
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) > 2 else None))
+    sys.exit(main(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) > 2 else None, *sys.argv[3:4]))
