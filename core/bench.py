@@ -20,7 +20,8 @@ mesh: seconds to extract one mesh (seed 0, psi 0.7, the tri-plane cube) from cac
 the density grid plus PyMCubes marching cubes (no cleanup, colours or files), once through our
 separable path (core.geometry.fastgrid) and once through the straightforward path (chunked plain
 G.query calls + PyMCubes); the two grids are compared (max abs difference). Level: --level, or the
-median of the grid (a surface always exists; the level does not change the grid time).
+median of the grid (a surface always exists; the level does not change the grid time). The
+"occlusion" column is the visibility surface's extra step (core.geometry.visibility, on --device).
 """
 
 from __future__ import annotations
@@ -154,6 +155,7 @@ def bench_mesh(args: argparse.Namespace) -> int:
 
     from .geometry.fastgrid import separable_grid
     from .geometry.grid import DEFAULT_CHUNK_POINTS, GPU_CHUNK_POINTS, Box, density_grid, generator_field
+    from .geometry.visibility import occlusion_grid
     try:
         resolutions = [int(r) for r in args.res.split(",") if r.strip()]
     except ValueError:
@@ -166,8 +168,8 @@ def bench_mesh(args: argparse.Namespace) -> int:
     specs = [s for s in (args.ckpt or f"random:{args.preset}").split(",") if s]
     print(f"- device: {device_name(device)}\n- torch: {torch.__version__}\n- commit: {git_commit()}\n"
           f"- command: python -m core.bench {shlex.join(args.argv)}\n- chunk: {chunk} points per call\n\n"
-          "| model | res | separable grid s | mcubes s | total s | plain G.query grid s | plain total s "
-          "| speed-up (grid) | max abs diff |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| model | res | separable grid s | occlusion s | mcubes s | total s | plain G.query grid s | plain total s "
+          "| speed-up (grid) | max abs diff |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 
     def sync():
         if cuda:
@@ -187,6 +189,10 @@ def bench_mesh(args: argparse.Namespace) -> int:
             t_grid = time.perf_counter() - t0
             level = args.level if args.level is not None else float(np.median(fast.values))
             t0 = time.perf_counter()
+            occlusion_grid(fast, device)  # the visibility surface's extra step (not in "total")
+            sync()
+            t_occ = time.perf_counter() - t0
+            t0 = time.perf_counter()
             mcubes.marching_cubes(fast.values, level)
             t_mc = time.perf_counter() - t0
             if args.plain_max and res <= args.plain_max:
@@ -202,7 +208,7 @@ def bench_mesh(args: argparse.Namespace) -> int:
                 cols = f"{t_plain:.1f} | {t_plain_total:.1f} | {t_plain / t_grid:.1f}x | {diff:.1e}"
             else:
                 cols = "- | - | - | -"
-            print(f"| {info['source']} | {res}^3 | {t_grid:.1f} | {t_mc:.1f} | {t_grid + t_mc:.1f} | {cols} |",
+            print(f"| {info['source']} | {res}^3 | {t_grid:.1f} | {t_occ:.1f} | {t_mc:.1f} | {t_grid + t_mc:.1f} | {cols} |",
                   flush=True)
             del fast
     return 0
