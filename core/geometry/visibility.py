@@ -19,7 +19,8 @@ renderer composites it), so grids of different resolutions describe the same sur
 iso-surface at 0.5 lies where the best-placed of 26 cameras would see half the light blocked: at
 the rendered surface. The inside of an opaque shell is occluded from every direction and comes out
 solid; a cavity with an opening (a cup's well, a torus' hole) stays open, since a straight line
-of grid nodes reaches into it from outside.
+of grid nodes reaches into it from outside. The crop box counts as the edge of the world: where it
+cuts through an object, light enters through the cut, as in a cut-away view.
 
 Cost: 26 sweeps over the grid, each one plane of nodes at a time (res steps of res^2 operations),
 in torch on the grid's device or a given one; memory: the result, the density and two planes.
@@ -99,7 +100,7 @@ def directional_transmittance(sigma, spacing, d, device=None) -> np.ndarray:
 
 def occlusion(sigma, spacing, device=None) -> np.ndarray:
     """A = 1 - max over the 26 directions of T_d: [X, Y, Z] float32 in [0, 1]. sigma: numpy or torch;
-    the sweeps run on `device` (default: sigma's own; a CUDA device makes a 1024^3 grid take seconds)."""
+    the sweeps run on `device` (default: sigma's own)."""
     s = _as_tensor(sigma, device)
     if s.ndim != 3 or min(s.shape) < 2:
         raise ValueError(f"occlusion needs a 3D grid of at least 2 nodes per side, got shape {tuple(s.shape)}")
