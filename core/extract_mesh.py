@@ -17,8 +17,9 @@ falling back to the 99th percentile of a 96^3 grid's values when nothing is rend
 and, for the density, sigma* = ln 2 / (2 * cube_scale / 256), the density at which a ray crossing
 one cell of a 256^3 grid reaches opacity 0.5 (far above a young model's densities). A number is an
 occlusion in (0, 1) or an activated density. --raw-level thresholds the raw (pre-activation)
-density instead, as the reference does (25), and implies --surface density. The .mrc holds the
-grid that was meshed (occlusion, activated or raw density).
+density instead, as the reference does (25), and implies --surface density. The .mrc and .npy
+hold the density (activated, or raw with --raw-level); a visibility mesh's occlusion level is
+written into the .mrc labels.
 Grids are filled separably (core.geometry.fastgrid: per-plane projected rows per index pair, the
 decoder's last layer per node), equal to plain G.query to float rounding; --plain-grid uses the
 straightforward chunked G.query path.
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                 grid = density_grid(grid_field, box, args.res, chunk, kind=kind, device=device, progress=bar.update)
             else:
                 grid = separable_grid(G, planes, box, args.res, chunk, kind=kind, progress=bar.update)
-        grid = surface_grid(grid, args.surface, device)
+        density, grid = grid, surface_grid(grid, args.surface, device)
         seed_level = level
         if seed_level is None:
             probe = grid if args.res <= 128 else surface_grid(separable_grid(G, planes, box, 96, chunk),
@@ -165,10 +166,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shape = "no mesh asked for"
         if "mrc" in formats:
-            export.save_mrc(grid, outdir / f"seed{seed:04d}.mrc", seed_level)
+            export.save_mrc_for_mesh(density, outdir / f"seed{seed:04d}.mrc", args.surface, seed_level)
             written.append("mrc")
         if "npy" in formats:
-            export.save_npy(grid, outdir / f"seed{seed:04d}.npy")
+            export.save_npy(density, outdir / f"seed{seed:04d}.npy")
             written.append("npy")
         print(f"seed {seed}: {shape}; {quantity if not raw else 'raw density'} "
               f"{grid.values.min():.4g} .. {grid.values.max():.4g}; "

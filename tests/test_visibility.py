@@ -176,10 +176,11 @@ def test_cli_visibility_surface_and_its_errors(tmp_path, capsys):
     assert rc == 0
     out = capsys.readouterr().out
     assert "seed 1: auto level" in out and "occlusion 0 .." in out
-    with mrcfile.open(tmp_path / "seed0001.mrc") as m:
-        assert b"occlusion" in bytes(m.header.label[1])
-        a = np.asarray(m.data)
-        assert a.min() >= 0 and a.max() <= 1  # the volume holds the occlusion, not the density
+    with mrcfile.open(tmp_path / "seed0001.mrc") as m:  # the volume is the density; the label has the mesh's level
+        labels = [bytes(x) for x in m.header.label[: m.header.nlabl]]
+        assert b"activated density" in labels[1]
+        assert any(b"mesh: visibility surface at occlusion" in x for x in labels)
+        assert not any(b"iso-level used for the mesh" in x for x in labels)
     for bad, says in ((["--raw-level", "25"], "--raw-level"), (["--level", "3"], "occlusion in (0, 1)")):
         rc = cli_main(main)(["--ckpt", "random:demo", "--res", "32", "--surface", "visibility", *bad,
                              "--outdir", str(tmp_path / "bad")])

@@ -107,7 +107,7 @@ class MeshResult:
     """A finished extraction."""
 
     mesh: object  # trimesh.Trimesh in world coordinates
-    grid: DensityGrid
+    grid: DensityGrid  # the activated density (what .mrc / .npy exports hold), also for a visibility mesh
     level: float
     choice: LevelChoice | None  # how the automatic level was chosen (None: a given level)
     params: MeshParams
@@ -140,7 +140,7 @@ def extract(G, planes: torch.Tensor, params: MeshParams, progress: Callable[[flo
         t_grid = time.perf_counter() - t0
         if params.surface == "visibility":
             enter("occlusion")
-        grid = surface_grid(grid, params.surface, planes.device)
+        density, grid = grid, surface_grid(grid, params.surface, planes.device)
         choice = None
         level = params.level
         if level is None:
@@ -157,7 +157,7 @@ def extract(G, planes: torch.Tensor, params: MeshParams, progress: Callable[[flo
                             smooth_iterations=params.smooth,
                             decimate=params.decimate if params.decimate < 1 else None,
                             color_field=generator_field(G, planes) if params.colors else None)
-    return MeshResult(mesh, grid, level, choice, params, time.perf_counter() - t0, total / max(t_grid, 1e-6))
+    return MeshResult(mesh, density, level, choice, params, time.perf_counter() - t0, total / max(t_grid, 1e-6))
 
 
 class PreviewGrid:
@@ -250,7 +250,7 @@ def save_outputs(result: MeshResult, out_dir, stem: str, formats: list[str]) -> 
         if f in export.MESH_FORMATS:
             export.save_mesh(result.mesh, path, f)
         elif f == "mrc":
-            export.save_mrc(result.grid, path, result.level)
+            export.save_mrc_for_mesh(result.grid, path, result.params.surface, result.level)
         elif f == "npy":
             export.save_npy(result.grid, path)
         else:

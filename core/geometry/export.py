@@ -88,6 +88,16 @@ def save_mrc(grid: DensityGrid, path: str | os.PathLike, level: float | None = N
     atomic_write(path, lambda f: f.write(data))
 
 
+def save_mrc_for_mesh(grid: DensityGrid, path: str | os.PathLike, surface: str, level: float) -> None:
+    """The density volume behind a mesh: its iso-level in the header labels when the mesh is the
+    density's own iso-surface; for a visibility mesh (core.geometry.visibility) a label with the
+    occlusion level instead, since that level is not a density."""
+    if surface == "visibility":
+        save_mrc(grid, path, None, extra_label=f"mesh: visibility surface at occlusion {level:.6g}")
+    else:
+        save_mrc(grid, path, level)
+
+
 def save_npy(grid: DensityGrid, path: str | os.PathLike) -> None:
     """The [x, y, z] float32 grid as written by np.save (origin/spacing are not stored: see .mrc)."""
     atomic_write(path, lambda f: np.save(f, grid.values, allow_pickle=False))

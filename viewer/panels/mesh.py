@@ -118,7 +118,7 @@ def draw(app: ViewerApp) -> None:
 
     imgui.separator_text("Export")
     # one line (clipped, whole on hover): a scrollbar appearing cannot re-wrap it and move the buttons
-    line(f"into {app.state.export.out_dir} (world coordinates; .mrc / .npy hold the meshed grid)")
+    line(f"into {app.state.export.out_dir} (world coordinates; .mrc / .npy hold the density grid)")
     for i, f in enumerate(FORMATS):
         if imgui.button(f"Save .{f}"):
             ctl.export([f])
