@@ -50,9 +50,13 @@ def test_bundled_model_renders_an_object_from_every_side():
         mean = op.mean((1, 2))
         # the data's objects cover 5-60% of a view; neither empty nor a wall of fog
         assert ((mean > 0.03) & (mean < 0.9)).all(), (seed, mean)
-        centre, border = op[:, 24:40, 24:40].mean((1, 2)), torch.cat(
-            [op[:, :4].flatten(1), op[:, -4:].flatten(1), op[:, :, :4].flatten(1), op[:, :, -4:].flatten(1)], 1).mean(1)
-        assert (centre > 0.5).all() and (border < 0.2).all(), (seed, centre, border)  # an object in the middle
+        # an opaque object in the middle: a tenth of the central 32x32 window is opaque (> 0.5). Not the
+        # mean of the centre: the data's torus seen along its axis, or a body of separate lobes, has a
+        # gap there; fog (the 36.6-kimg failure, opacity 0.24-0.32) is nowhere opaque and still fails
+        centre = op[:, 16:48, 16:48].flatten(1).quantile(0.9, dim=1)
+        border = torch.cat([op[:, :4].flatten(1), op[:, -4:].flatten(1), op[:, :, :4].flatten(1),
+                            op[:, :, -4:].flatten(1)], 1).mean(1)
+        assert (centre > 0.5).all() and (border < 0.2).all(), (seed, centre, border)
         images.append(out["image"])
     # different latents give different objects
     assert (images[0] - images[1]).abs().mean() > 0.02 and (images[1] - images[2]).abs().mean() > 0.02
