@@ -13,10 +13,11 @@ opening stays open; --surface density meshes the density itself (the reference's
 --level auto (default) matches the renderer: six views are rendered at 48x48 with G.render, and the
 level is the one whose iso-surface silhouette, projected into those views, has the best IoU with
 the rendered opacity > 0.5 (for a faint render that reaches 0.5 nowhere, > half its peak opacity;
-falling back to the 99th percentile of a 96^3 grid's values when nothing is rendered). --level physical is 0.5 for the occlusion (half the light blocked)
-and, for the density, sigma* = ln 2 / (2 * cube_scale / 256), the density at which a ray crossing
-one cell of a 256^3 grid reaches opacity 0.5 (far above a young model's densities). A number is an
-occlusion in (0, 1) or an activated density. --raw-level thresholds the raw (pre-activation)
+falling back to the 99th percentile of a 96^3 grid's values when nothing is rendered).
+--level physical is 0.5 for the occlusion (half the light blocked) and, for the density,
+sigma* = ln 2 / (2 * cube_scale / 256), the density at which a ray crossing one cell of a 256^3
+grid reaches opacity 0.5 (far above a young model's densities). A number is an occlusion in (0, 1)
+or an activated density. --raw-level thresholds the raw (pre-activation)
 density instead, as the reference does (25), and implies --surface density. The .mrc and .npy
 hold the density (activated, or raw with --raw-level); a visibility mesh's occlusion level is
 written into the .mrc labels.
@@ -64,8 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="iso-level: an occlusion in (0, 1) (visibility surface) or an activated density "
                         "(density surface); 'auto' (default): the level whose surface silhouette best matches "
                         "(IoU) the rendered opacity > 0.5 of six 48x48 views, per seed (> half the peak for a "
-                        "faint render; the 99th percentile of the grid when nothing is rendered); 'physical': 0.5 for the occlusion, "
-                        "ln 2 / (2*cube_scale/256) for the density")
+                        "faint render; the 99th percentile of the grid when nothing is rendered); "
+                        "'physical': 0.5 for the occlusion, ln 2 / (2*cube_scale/256) for the density")
     p.add_argument("--surface", choices=SURFACES, default=None,
                    help="'visibility' (default): the iso-surface of the occlusion (1 - the best transmittance "
                         "from outside over 26 directions), which fills opaque shells, its --level an occlusion "

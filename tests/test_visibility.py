@@ -38,7 +38,8 @@ def test_transmittance_matches_a_loop_along_each_grid_line():
     best = np.zeros(sigma.shape)
     for d in DIRECTIONS:
         got = directional_transmittance(sigma, spacing, d)
-        want = np.array([loop_transmittance(sigma, spacing, d, p) for p in np.ndindex(sigma.shape)]).reshape(sigma.shape)
+        want = np.array([loop_transmittance(sigma, spacing, d, p)
+                         for p in np.ndindex(sigma.shape)]).reshape(sigma.shape)
         np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-7, err_msg=f"direction {d}")
         best = np.maximum(best, want)
     np.testing.assert_allclose(occlusion(sigma, spacing), 1 - best, rtol=2e-5, atol=1e-6)
