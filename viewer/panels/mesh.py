@@ -84,7 +84,8 @@ def draw(app: ViewerApp) -> None:
              if auto is not None else "automatic level: computing ...")
     else:
         if m.surface == "visibility":
-            _, m.occlusion_level = imgui.slider_float("level", m.occlusion_level, 1e-3, 0.999, "%.3f")
+            _, m.occlusion_level = imgui.slider_float("level", m.occlusion_level, 1e-3, 0.999, "%.4g",
+                                                      imgui.SliderFlags_.logarithmic)  # young models: ~0.05
         else:
             hi = max(10.0, 2.0 * (auto or 1.0), m.level)
             _, m.level = imgui.slider_float("level", m.level, 1e-3, hi, "%.4g", imgui.SliderFlags_.logarithmic)
