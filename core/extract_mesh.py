@@ -49,7 +49,7 @@ from .geometry.grid import (
     parse_box,
 )
 from .geometry.fastgrid import separable_grid
-from .geometry.level import generator_level
+from .geometry.level import surface_level
 from .geometry.mesh import BACKENDS, COLOR_MODES, extract_mesh
 from .geometry.visibility import OCCLUSION_HALF, SURFACES, surface_grid
 from .runtime import add_model_options, class_label, parse_seeds, resolve_device, z_from_seed
@@ -148,9 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         density, grid = grid, surface_grid(grid, args.surface, device)
         seed_level = level
         if seed_level is None:
-            probe = grid if args.res <= 128 else surface_grid(separable_grid(G, planes, box, 96, chunk),
-                                                              args.surface, device)
-            choice = generator_level(G, planes, probe)
+            choice = surface_level(G, planes, grid, args.surface, chunk)
             seed_level = choice.level
             print(f"seed {seed}: {choice.describe()}")
         written = []

@@ -195,3 +195,22 @@ def test_occlusion_on_cuda_equals_cpu():
     sigma = rng.uniform(0, 40, size=(48, 40, 56)).astype(np.float32)
     spacing = (0.01, 0.012, 0.009)
     np.testing.assert_allclose(occlusion(sigma, spacing, "cuda"), occlusion(sigma, spacing, "cpu"), atol=2e-6)
+
+
+def test_fine_grids_choose_their_level_on_a_probe_of_the_same_surface():
+    """Above PROBE_MAX_RES the automatic level comes from a PROBE_RES grid of the same box and surface
+    (the CLI and the viewer share this path); the fine grid's own values are not read."""
+    from core.checkpoint import load_generator
+    from core.geometry import generator_level, separable_grid
+    from core.geometry.level import PROBE_MAX_RES, PROBE_RES, surface_level
+    from core.runtime import z_from_seed
+    G, _ = load_generator("random:demo")
+    with torch.no_grad():
+        planes = G.planes(G.mapping(z_from_seed(2, G.cfg.generator.z_dim)))
+    box = Box.cube(G.cfg.generator.cube_scale)
+    fine = PROBE_MAX_RES + 8
+    probe = separable_grid(G, planes, box, PROBE_RES)
+    for surface, want_grid in (("density", probe), ("visibility", occlusion_grid(probe))):
+        kind = want_grid.kind
+        unread = DensityGrid(np.full((fine,) * 3, np.nan, np.float32), box, kind)
+        assert surface_level(G, planes, unread, surface) == generator_level(G, planes, want_grid)

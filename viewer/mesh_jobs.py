@@ -136,7 +136,7 @@ class PreviewWorker:
                     with torch.no_grad():
                         grid = meshing.surface_grid(meshing.separable_grid(G, planes, box, meshing.PREVIEW_RES),
                                                     surface, planes.device)
-                        auto = meshing.generator_level(G, planes, grid)
+                        auto = meshing.surface_level(G, planes, grid, surface)
                     self.cache.put(key, grid, auto)
                     cached = (grid, auto)
                 grid, auto = cached

@@ -23,12 +23,11 @@ from core.cameras import Cameras
 from core.geometry import Box, export
 from core.geometry.fastgrid import separable_grid
 from core.geometry.grid import DensityGrid, generator_field
-from core.geometry.level import LevelChoice, generator_level
+from core.geometry.level import LevelChoice, surface_level
 from core.geometry.mesh import NoSurfaceError, extract_mesh
 from core.geometry.visibility import surface_grid
 
 PREVIEW_RES = 64
-LEVEL_PROBE_RES = 96  # grid for the automatic level when the extraction grid is finer
 DEFAULT_RATE = {"cpu": 3.0e6, "cuda": 2.0e8}  # grid nodes per second before the first measurement
 # node-directions per second of core.geometry.visibility: CPU measured (2-core CPU under load: 256^3 in
 # 3.3 s, 1.3e8); CUDA not measured yet (a guess: one plane step is a few kernel launches)
@@ -145,9 +144,7 @@ def extract(G, planes: torch.Tensor, params: MeshParams, progress: Callable[[flo
         level = params.level
         if level is None:
             enter("level")
-            probe = grid if params.resolution <= 128 else surface_grid(
-                separable_grid(G, planes, params.box, LEVEL_PROBE_RES, cancel=cancel), params.surface, planes.device)
-            choice = generator_level(G, planes, probe)
+            choice = surface_level(G, planes, grid, params.surface, cancel=cancel)
             level = choice.level
         if cancel is not None and cancel():
             from core.geometry import Cancelled

@@ -34,8 +34,10 @@ import torch.nn.functional as F
 
 from ..cameras import Cameras, from_angles
 from ..render.rays import make_rays
-from .grid import Box, DensityGrid
+from .grid import DEFAULT_CHUNK_POINTS, Box, DensityGrid
 
+PROBE_RES = 96  # grid the automatic level is chosen on when the mesh grid is finer than PROBE_MAX_RES
+PROBE_MAX_RES = 128
 FALLBACK_PERCENTILE = 99.0
 OPACITY_CUT = 0.5
 MIN_PEAK = 0.05  # below this peak opacity nothing is rendered: no silhouette at half the peak either
@@ -177,3 +179,19 @@ def generator_level(G, planes: torch.Tensor, grid: DensityGrid, views: int = 6, 
     out = G.render(planes.expand(b, *planes.shape[1:]), cams, resolution=res)
     origins, dirs = make_rays(cams.to(planes.device, torch.float32), res)
     return level_from_views(grid, origins.cpu(), dirs.cpu(), out["opacity"].reshape(b, -1).cpu())
+
+
+@torch.no_grad()
+def surface_level(G, planes: torch.Tensor, grid: DensityGrid, surface: str, chunk_points: int = DEFAULT_CHUNK_POINTS,
+                  cancel=None) -> LevelChoice:
+    """The automatic level for a mesh grid of `surface` ("density" or "visibility": `grid` is then
+    the occlusion): chosen on `grid` itself up to PROBE_MAX_RES^3, else on a PROBE_RES^3 grid of the
+    same box and surface (the level is the same physical quantity at any resolution)."""
+    from .fastgrid import separable_grid
+    from .visibility import surface_grid
+    probe = grid
+    if grid.res > PROBE_MAX_RES:
+        probe = surface_grid(separable_grid(G, planes, grid.box, PROBE_RES, chunk_points, cancel=cancel),
+                             surface, planes.device)
+    return generator_level(G, planes, probe)
+
