@@ -4,8 +4,10 @@
         [--seeds 0-7] [--mesh-res 128] [--num-gen 896] [--prefix demo] [--surface visibility|density]
 
 Writes PREFIX_samples.png (a row per seed: 6 yaws on the equator, one from above, one from below),
-PREFIX_mesh.png (the extracted mesh of each of the first 4 seeds, rasterised from 4 views with its
-vertex colours) and prints the numbers as JSON (also PREFIX_card.json) to paste into the card.
+PREFIX_overview.png (a row of real images spread evenly through the dataset, then seeds 0..N-1 from
+one view: how the model covers the data), PREFIX_mesh.png (the extracted mesh of each of the first 4
+seeds, rasterised from 4 views with its vertex colours) and prints the numbers as JSON (also
+PREFIX_card.json) to paste into the card.
 """
 
 from __future__ import annotations
@@ -51,6 +53,25 @@ def tile(rows: list[np.ndarray]) -> Image.Image:
     return Image.fromarray(np.concatenate([np.concatenate(list(r), axis=1) for r in rows], axis=0))
 
 
+def overview(G, dataset: ImageDataset, n: int, per_row: int = 16) -> Image.Image:
+    """One row of `per_row` real images spread evenly through the dataset, a thin gap, then seeds
+    0..n-1 (psi 1) from one three-quarter view, `per_row` to a row."""
+    cfg, res = G.cfg, G.cfg.img_resolution
+    c = cfg.camera
+    cam = camlib.from_angles(torch.tensor([0.6]), torch.tensor([1.25]), radius=c.radius, fov_deg=c.fov_deg, cfg=c)
+    idx = np.linspace(0, dataset.num_images - 1, per_row).round().astype(int)
+    real = [dataset.load_image(int(i)).permute(1, 2, 0).numpy() for i in idx]
+    fake = []
+    with torch.no_grad():
+        for s in range(n):
+            planes = G.planes(G.mapping(z_from_seed(s, cfg.generator.z_dim), None, psi=1.0))
+            fake.append(to_uint8(G.render(planes, cam, resolution=res)["image"])[0])
+    white = np.full((res, res, 3), 255, np.uint8)
+    fake += [white] * (-n % per_row)
+    rows = [real, [white[: res // 4]] * per_row] + [fake[i:i + per_row] for i in range(0, len(fake), per_row)]
+    return tile([np.stack(r) for r in rows])
+
+
 def shell_stats(mesh) -> dict:
     """Genus (from the Euler number, for one closed surface) and enclosed volume over the convex hull's:
     a hollow field's iso-surface is a thin shell with a low fraction, and openings raise the genus."""
@@ -70,6 +91,7 @@ def main() -> int:
     p.add_argument("--mesh-res", type=int, default=128)
     p.add_argument("--num-gen", type=int, default=896)
     p.add_argument("--res", type=int, default=128, help="sample render resolution")
+    p.add_argument("--overview", type=int, default=64, help="seeds in the overview picture (0: none)")
     p.add_argument("--surface", choices=SURFACES, default="visibility", help="which surface the meshes are (core.extract_mesh)")
     p.add_argument("--no-metrics", action="store_true", help="pictures and meshes only")
     args = p.parse_args()
@@ -86,6 +108,9 @@ def main() -> int:
             rows.append(to_uint8(out["image"]))
     args.outdir.mkdir(parents=True, exist_ok=True)
     tile(rows).save(args.outdir / f"{args.prefix}_samples.png")
+    dataset = ImageDataset(args.data, cfg.img_resolution, mirror=False, camera_cfg=cfg.camera)
+    if args.overview > 0:
+        overview(G, dataset, args.overview).save(args.outdir / f"{args.prefix}_overview.png")
 
     renderer = MeshRenderer(160)
     mesh_rows, mesh_stats = [], []
@@ -116,7 +141,6 @@ def main() -> int:
         print(json.dumps({"meshes": mesh_stats}, indent=2))
         return 0
     t = time.time()
-    dataset = ImageDataset(args.data, cfg.img_resolution, mirror=False, camera_cfg=cfg.camera)
     metrics = compute_metrics(G, dataset, [f"kid{args.num_gen}", f"fid{args.num_gen}"], "cpu", progress=False)
     card = {"ckpt": args.ckpt, "digest": load_checkpoint(info["source"])["digest"],
             "config": info["config"], "meta": info.get("meta", {}), "metrics": metrics,
