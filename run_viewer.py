@@ -2,6 +2,7 @@
 
     python run_viewer.py [CKPT | RUN_DIR | demo | random:PRESET] [--device auto|cpu|cuda]
     python run_viewer.py CKPT --screenshot out.png [--frames N] [--camera yaw,pitch[,radius[,fov]]] [--seed S]
+    python run_viewer.py --attach RUN_DIR     (follow a training run, e.g. one started with core.train)
 
 With no model argument it reopens the last session's model (else the default model). The
 scripted mode (--screenshot) renders the view at full quality, saves it, and exits; it neither
@@ -22,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ckpt", nargs="?", default=None,
                    help="checkpoint file, run folder (newest snapshot), demo or random:PRESET (default: last session's, else demo)")
     p.add_argument("--ckpt", dest="ckpt_opt", default=None, help="the same as the positional argument")
+    p.add_argument("--attach", type=Path, default=None, metavar="RUN_DIR",
+                   help="follow this training run (running or finished) in the Training panel; without a model "
+                        "argument, open its newest snapshot")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
     p.add_argument("--seed", type=int, default=None, help="latent seed to show")
     p.add_argument("--trunc", type=float, default=None, help="truncation psi")
@@ -44,6 +48,7 @@ def build_state(args: argparse.Namespace, device, window_size: tuple[int, int]):
     A scripted run (--screenshot) or --no-session starts from defaults and never writes the session;
     a model given on the command line that differs from the session's starts at its mean camera.
     """
+    from core.checkpoint import SNAPSHOT_GLOB
     from viewer.app import AppOptions
     from viewer.model import default_model_spec
     from viewer.session import load_session
@@ -52,6 +57,10 @@ def build_state(args: argparse.Namespace, device, window_size: tuple[int, int]):
     spec = args.ckpt_opt or args.ckpt
     use_session = not (args.screenshot is not None or args.no_session)
     state = load_session() if use_session else ViewerState()
+    if args.attach is not None:
+        state.train.outdir = str(args.attach)
+        if spec is None and any(args.attach.glob(SNAPSHOT_GLOB)):
+            spec = str(args.attach)
     fresh_model = spec is not None and spec != state.model.spec
     if spec is not None:
         state.model.spec = spec
@@ -68,7 +77,7 @@ def build_state(args: argparse.Namespace, device, window_size: tuple[int, int]):
     camera = args.camera or ("mean" if (not use_session or fresh_model) else None)  # None: the session's
     options = AppOptions(device=device, screenshot=args.screenshot, window_screenshot=args.window_screenshot,
                          frames=max(1, args.frames), camera_text=camera, timeout_s=args.timeout,
-                         use_session=use_session, window_size=window_size)
+                         use_session=use_session, window_size=window_size, attach_run=args.attach is not None)
     return state, options
 
 
@@ -77,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     scripted = args.screenshot is not None
     if args.window_screenshot is not None and not scripted:
         print("error: --window-screenshot needs --screenshot PATH", file=sys.stderr)
+        return 2
+    if args.attach is not None and not args.attach.is_dir():
+        print(f"error: no run folder '{args.attach}' to attach to: give the --outdir of a core.train run",
+              file=sys.stderr)
         return 2
     try:
         width, height = (int(v) for v in args.size.lower().split("x"))

@@ -6,6 +6,8 @@
 The same command runs on the CPU, one GPU or N GPUs (torchrun + process group; with --device cpu,
 N gloo processes). DIR is the run folder: config.json, stats.jsonl, tensorboard/, samples/ and
 network-snapshot-*.pt. --resume auto continues from the newest snapshot in DIR, exactly.
+DIR/train.pid.json names the running process (the viewer's Training panel attaches to it and can
+stop it); a second run into a DIR that a live run holds is refused.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from .config import ModelConfig, from_dict, get_preset
 from .config_cli import add_config_arguments, apply_overrides, overrides_from_args
 from .errors import UserError, cli_main
 from .runtime import resolve_device
+from .training.run_record import check_run_folder_free, record_this_run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,13 +82,14 @@ def _resolve_resume(arg: str | None, outdir: Path) -> Path | None:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    outdir = Path(args.outdir)
+    check_run_folder_free(outdir)  # in every process: a refusal must not leave the others waiting
     if args.gpus > 1 and "WORLD_SIZE" not in os.environ:
         return _relaunch_with_torchrun(argv, args.gpus)
     device = resolve_device(args.device)
     if device.type == "cuda" and "LOCAL_RANK" in os.environ:
         device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
         torch.cuda.set_device(device)
-    outdir = Path(args.outdir)
     resume = _resolve_resume(args.resume, outdir)
     overrides = overrides_from_args(args) + list(args.set)
     if args.kimg is not None:
@@ -112,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     d = distlib.init_from_env(device.type)
     if d.main:
         outdir.mkdir(parents=True, exist_ok=True)
+        record_this_run(outdir)  # so that the viewer can attach to a run started by hand, and stop it
         print(f"training {cfg.name} on {args.data} -> {outdir} ({d.world} process(es), device {device})")
     try:
         train(cfg, args.data, outdir, resume, device, d, max_steps=args.max_steps)

@@ -14,6 +14,7 @@ from core.checkpoint import load_checkpoint
 from core.data.synthetic import make_synthetic
 from core.training import distributed as distlib
 from core.training.loop import train
+from core.training.run_record import is_torchrun, read_pid_file
 from tests.conftest import tiny_config
 from tests.tiny_train import TINY_TRAIN_OVERRIDES
 
@@ -133,6 +134,8 @@ def test_two_cpu_processes_with_gloo(dataset, tmp_path):
     assert data["rng"]["world"] == 2 and len(data["rng"]["cpu"]) == 2
     assert data["progress"]["cur_nimg"] == 8
     assert not torch.equal(data["rng"]["cpu"][0], data["rng"]["cpu"][1])  # per-process streams
+    # the run's record names torchrun's launcher, whose workers the viewer's Stop signals
+    assert is_torchrun(read_pid_file(tmp_path).cmd)
 
 
 def test_metrics_are_evaluated_with_snapshots(dataset, tmp_path):

@@ -48,6 +48,7 @@ class AppOptions:
     use_session: bool = True
     window_size: tuple[int, int] = (1440, 900)
     register_tests: Callable[[], None] | None = None  # imgui test engine hook (GUI tests)
+    attach_run: bool = False  # follow the run in state.train.outdir from the start (run_viewer.py --attach)
 
 
 @dataclass

@@ -4,7 +4,8 @@ A run is launched with `start_new_session=True` (its own session and process gro
 viewer, or a Ctrl-C in the viewer's terminal, does not reach it), its stdout and stderr appended to
 `RUN/train.log`, and its pid written to `RUN/train.pid.json` together with the process start time
 (from /proc, so a recycled pid is never mistaken for the run). Any viewer can then re-attach by the
-run folder and ask whether the run is alive.
+run folder and ask whether the run is alive. (The record itself, which a run started by hand writes
+too, is core/training/run_record.py.)
 
 Stopping sends SIGTERM to the trainer processes themselves (`python -m core.train`; under torchrun
 its worker processes, not the launcher, which would kill the workers' process groups and their data
@@ -14,52 +15,20 @@ the process tree is killed with SIGKILL.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from core.fileio import atomic_write_text
+from core.training.run_record import (RunProcess, cmdline, is_alive, is_torchrun, read_pid_file, start_ticks,
+                                      stat_fields, write_pid_file)
 
-PID_FILE = "train.pid.json"
+__all__ = ["RunProcess", "alive", "cmdline", "descendants", "is_alive", "kill_tree", "launch", "read_pid_file",
+           "request_stop", "stop", "trainer_pids", "write_pid_file"]
+
 LOG_FILE = "train.log"
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-@dataclass
-class RunProcess:
-    """What the pid file records about a launched run."""
-
-    pid: int
-    start_ticks: int  # /proc/PID/stat field 22: the process start time (clock ticks since boot)
-    cmd: list[str]
-    started_at: float  # wall-clock time.time() of the launch
-    returncode: int | None = None  # filled in by the viewer that reaped the process, when it did
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    """/proc/PID/stat split after the command name (field 3, the state, first), or None."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return text[text.rindex(")") + 2:].split()
-
-
-def start_ticks(pid: int) -> int | None:
-    f = _stat_fields(pid)
-    return int(f[19]) if f else None
-
-
-def is_alive(pid: int, ticks: int | None = None) -> bool:
-    """True while `pid` runs (not a zombie) and, when given, started at `ticks` (not a recycled pid)."""
-    f = _stat_fields(pid)
-    if f is None or f[0] in ("Z", "X"):
-        return False
-    return ticks is None or int(f[19]) == ticks
 
 
 def children(pid: int) -> list[int]:
@@ -67,7 +36,7 @@ def children(pid: int) -> list[int]:
     out = []
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
-            f = _stat_fields(int(d.name))
+            f = stat_fields(int(d.name))
             if f is not None and int(f[1]) == pid:
                 out.append(int(d.name))
     return out
@@ -82,17 +51,9 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
-def cmdline(pid: int) -> list[str]:
-    try:
-        return [a.decode(errors="replace") for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if a]
-    except OSError:
-        return []
-
-
 def trainer_pids(pid: int) -> list[int]:
     """The `core.train` processes of a launch: the process itself, or torchrun's workers."""
-    cmd = cmdline(pid)
-    if "torch.distributed.run" in cmd or any(a.endswith("torchrun") for a in cmd[:2]):
+    if is_torchrun(cmdline(pid)):
         workers = [c for c in descendants(pid) if "core.train" in cmdline(c) and "torch.distributed.run" not in
                    cmdline(c)]
         return workers or [pid]
@@ -113,20 +74,6 @@ def launch(cmd: list[str], run_dir: Path, env: dict[str, str] | None = None) -> 
     info = RunProcess(proc.pid, start_ticks(proc.pid) or 0, list(cmd), time.time())
     write_pid_file(run_dir, info)
     return proc, info
-
-
-def write_pid_file(run_dir: Path, info: RunProcess) -> None:
-    atomic_write_text(run_dir / PID_FILE, json.dumps(asdict(info), indent=1))
-
-
-def read_pid_file(run_dir: Path) -> RunProcess | None:
-    """The run's pid record, or None when there is none (or it is unreadable)."""
-    try:
-        data = json.loads((Path(run_dir) / PID_FILE).read_text())
-        return RunProcess(int(data["pid"]), int(data["start_ticks"]), list(data["cmd"]), float(data["started_at"]),
-                          data.get("returncode"))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 def alive(info: RunProcess, proc: subprocess.Popen | None = None) -> bool:

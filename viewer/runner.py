@@ -58,11 +58,14 @@ def runner_params(app: ViewerApp) -> hello_imgui.RunnerParams:
         _split("MainDockSpace", TOOL_SPACE, imgui.Dir.right, 0.37),
     ]
     windows = [_window("Viewport", "MainDockSpace", lambda: viewport.draw(app))]
-    first_in: set[str] = set()
+    shown: dict[str, str] = {}  # dock space -> the tab shown at start: the first one, or Training with --attach
+    for name, space, _ in PANELS:
+        shown.setdefault(dock_space(name, space), name)
+    if app.options.attach_run:
+        shown[dock_space("Training", TOOL_SPACE)] = "Training"
     for name, space, draw in PANELS:
         space = dock_space(name, space)
-        windows.append(_window(name, space, (lambda d=draw: d(app)), focus=space not in first_in))
-        first_in.add(space)  # the first tab of each dock space is the one shown
+        windows.append(_window(name, space, (lambda d=draw: d(app)), focus=shown[space] == name))
     rp.docking_params.dockable_windows = windows
     rp.docking_params.layout_condition = hello_imgui.DockingLayoutCondition.application_start
     if app.options.register_tests is not None:

@@ -84,3 +84,41 @@ def test_command_line_on_top_of_the_session(monkeypatch, tmp_path):
     assert state.model.spec.endswith("checkpoints/demo.pt")
     state, opts = build("--camera", "0.1,1.2", "--no-session")
     assert opts.camera_text == "0.1,1.2" and not opts.use_session
+
+
+def test_attach_follows_a_run_folder(monkeypatch, tmp_path):
+    """run_viewer.py --attach RUN: the Training panel's folder is RUN and it is followed from the start
+    (finished runs too); without a model argument the view opens RUN's newest snapshot."""
+    import types
+
+    import torch
+
+    import run_viewer
+    from viewer.panels.train import TrainingUi
+
+    monkeypatch.setenv("EPIGRAF_STUDIO_CONFIG_DIR", str(tmp_path / "config"))
+    run = tmp_path / "run"
+    run.mkdir()
+
+    def build(*argv):
+        args = run_viewer.build_parser().parse_args(list(argv))
+        return run_viewer.build_state(args, torch.device("cpu"), (800, 600))
+
+    state, opts = build("--attach", str(run), "--no-session")
+    assert state.train.outdir == str(run) and opts.attach_run
+    assert state.model.spec != str(run)  # nothing to open there yet: the default model
+    (run / "network-snapshot-000004.000.pt").write_bytes(b"")
+    (run / "stats.jsonl").write_text('{"kimg": 4.0, "tick": 1, "loss_G": 1.5}\n')
+    state, opts = build("--attach", str(run), "--no-session")
+    assert state.model.spec == str(run)
+    state, _ = build("random:demo", "--attach", str(run), "--no-session")
+    assert state.model.spec == "random:demo" and state.train.outdir == str(run)
+
+    # the panel follows the finished run at start with --attach (not reloading its current snapshot),
+    # and leaves a folder whose run is not alive alone without it
+    state, opts = build("--attach", str(run), "--no-session")
+    ui = TrainingUi(types.SimpleNamespace(state=state, options=opts))
+    assert ui.job is not None and ui.job.status == "finished" and ui.loaded == run / "network-snapshot-000004.000.pt"
+    assert ui.job.tail.series["loss_G"].ys == [1.5]
+    opts.attach_run = False
+    assert TrainingUi(types.SimpleNamespace(state=state, options=opts)).job is None

@@ -3,6 +3,7 @@ started, attached to, stopped with SIGTERM (snapshot intact) through viewer/trai
 
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -135,22 +136,64 @@ def test_start_attach_stop_a_tiny_run_with_two_processes(dataset, tmp_path):
     assert newest["progress"]["cur_nimg"] == round(resumed[-1]["kimg"] * 1000) > data["progress"]["cur_nimg"]
 
 
+def test_a_run_started_by_hand_is_attached_stopped_and_guarded(dataset, tmp_path):
+    """`python -m core.train` from a terminal records itself in RUN/train.pid.json: the viewer attaches
+    to it as running and stops it (snapshot intact); while it lives, a second run into its folder is
+    refused without touching anything; once it has ended, its record no longer holds the folder."""
+    run = tmp_path / "run"
+    base = [sys.executable, "-m", "core.train", "--data", dataset, "--outdir", str(run), "--preset", "demo",
+            "--batch", "4", "--device", "cpu", *[f"--set={o}" for o in TINY_TRAIN_OVERRIDES]]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([*base, "--kimg", "1000"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        wait_for(lambda: (run / "stats.jsonl").exists() or proc.poll() is not None, 120, "the first tick")
+        assert proc.poll() is None, proc.stderr.read()
+        info = rp.read_pid_file(run)
+        assert info.pid == proc.pid and "core.train" in info.cmd and rp.alive(info)
+        job = TrainJob(run, poll_s=0.0)
+        assert job.attach() == "running" and job.info.pid == proc.pid
+        # a second run into the live run's folder: refused, the folder as it was
+        before = {f.name for f in run.iterdir()}
+        r = subprocess.run([*base, "--resume", "auto", "--max-steps", "1"], env=env, capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 2 and f"another run (pid {proc.pid})" in r.stderr, r.stderr
+        assert {f.name for f in run.iterdir()} - before <= {f.name for f in run.glob("network-snapshot-*.pt")}
+        assert rp.read_pid_file(run) == info  # the live run's own snapshots aside, nothing new
+        job.stop(timeout_s=120)
+        job.wait_stopped(150)
+        assert job.status == "stopped", job.message
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    snaps = sorted(run.glob("network-snapshot-*.pt"))
+    assert snaps and load_checkpoint(snaps[-1])["progress"]["cur_nimg"] > 0
+    # the dead run's record does not hold the folder: resuming by hand works and records itself
+    resume = [*base[:base.index("--batch")], "--resume", "auto", "--max-steps", "1", "--device", "cpu",
+              *[f"--set={o}" for o in TINY_TRAIN_OVERRIDES if o.startswith("train.")]]
+    r = subprocess.run(resume, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert rp.read_pid_file(run).pid not in (proc.pid, info.pid)
+
+
 def test_a_new_viewer_reattaches_to_the_run_in_its_session_folder(tmp_path):
     pytest.importorskip("imgui_bundle", reason="the panel module needs imgui-bundle")
     from types import SimpleNamespace
 
+    from viewer.app import AppOptions
     from viewer.panels.train import TrainingUi
     from viewer.state import ViewerState
 
     state = ViewerState()
     state.train.outdir = str(tmp_path)
-    assert TrainingUi(SimpleNamespace(state=state)).job is None  # nothing there: nothing followed
+    assert TrainingUi(SimpleNamespace(state=state, options=AppOptions())).job is None  # nothing there: nothing followed
     proc, info = rp.launch([sys.executable, "-c", "import time; time.sleep(120)"], tmp_path)
     try:
-        u = TrainingUi(SimpleNamespace(state=state))
+        u = TrainingUi(SimpleNamespace(state=state, options=AppOptions()))
         assert u.job is not None and u.job.status == "running" and u.job.info.pid == info.pid
         assert u.job.proc is None  # not this viewer's child: followed through the pid file
     finally:
         proc.kill()
         proc.wait(10)
-    assert TrainingUi(SimpleNamespace(state=state)).job is None  # ended: not re-attached at start
+    assert TrainingUi(SimpleNamespace(state=state, options=AppOptions())).job is None  # ended: not re-attached at start

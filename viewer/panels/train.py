@@ -46,11 +46,12 @@ class TrainingUi:
         self._reattach(app)
 
     def _reattach(self, app: ViewerApp) -> None:
-        """A run still going in the session's output folder (started by an earlier viewer) is followed
-        again at start; its current snapshot is not reloaded (only newer ones are)."""
+        """A run still going in the session's output folder (started by an earlier viewer, or by hand)
+        is followed again at start, and with --attach any run there, finished too; its current
+        snapshot is not reloaded (only newer ones are)."""
         out = Path(app.state.train.outdir).expanduser()
         info = rp.read_pid_file(out) if out.is_dir() else None
-        if info is not None and rp.alive(info):
+        if app.options.attach_run or (info is not None and rp.alive(info)):
             self.job = TrainJob(out)
             self.job.attach()
             self.loaded = self.job.snapshot
