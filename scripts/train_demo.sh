@@ -9,6 +9,7 @@
 # else checkpoints/demo.pt if it holds a training state (continues from its weights and counters;
 # Adam moments restart), else a fresh start. On a 2-core CPU the demo preset takes ~7-8 min per
 # kimg with one torch thread; stop it any time (Ctrl-C writes a snapshot) and run this again.
+# Watch it (and stop it) from the viewer: python run_viewer.py --attach runs/demo_objects
 # PROCS=2 runs two gloo processes of one thread each (both cores of a 2-core CPU; on a GPU machine
 # it is the number of GPUs); DEVICE=cpu|cuda|auto (default auto).
 # --train.ada_kimg 100, --train.rgb_range_weight 1 and --train.outside_density_weight 1: the demo
