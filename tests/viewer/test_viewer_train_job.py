@@ -158,8 +158,9 @@ def test_a_run_started_by_hand_is_attached_stopped_and_guarded(dataset, tmp_path
         r = subprocess.run([*base, "--resume", "auto", "--max-steps", "1"], env=env, capture_output=True, text=True,
                            timeout=120)
         assert r.returncode == 2 and f"another run (pid {proc.pid})" in r.stderr, r.stderr
-        assert {f.name for f in run.iterdir()} - before <= {f.name for f in run.glob("network-snapshot-*.pt")}
-        assert rp.read_pid_file(run) == info  # the live run's own snapshots aside, nothing new
+        assert "training demo" not in r.stdout and rp.read_pid_file(run) == info
+        live = {f.name for f in run.glob("network-snapshot-*.pt")} | {"samples", "tensorboard"}
+        assert {f.name for f in run.iterdir()} - before <= live  # only the live run's own outputs are new
         job.stop(timeout_s=120)
         job.wait_stopped(150)
         assert job.status == "stopped", job.message
