@@ -21,8 +21,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from core.training.run_record import (RunProcess, cmdline, is_alive, is_torchrun, read_pid_file, start_ticks,
-                                      stat_fields, write_pid_file)
+from core.training.run_record import (RunProcess, cmdline, is_alive, is_torchrun, read_pid_file, record_alive,
+                                      start_ticks, stat_fields, write_pid_file)
 
 __all__ = ["RunProcess", "alive", "cmdline", "descendants", "is_alive", "kill_tree", "launch", "read_pid_file",
            "request_stop", "stop", "trainer_pids", "write_pid_file"]
@@ -81,7 +81,7 @@ def alive(info: RunProcess, proc: subprocess.Popen | None = None) -> bool:
     that its returncode is set whenever this returns False."""
     if proc is not None and proc.poll() is not None:
         return False
-    if is_alive(info.pid, info.start_ticks or None):
+    if record_alive(info):
         return True
     if proc is not None:  # a zombie: exited, not yet reaped
         try:
@@ -104,7 +104,7 @@ def request_stop(info: RunProcess) -> list[int]:
 
 def kill_tree(info: RunProcess) -> None:
     """SIGKILL the launched process, its process group and every descendant still alive."""
-    if not is_alive(info.pid, info.start_ticks or None):
+    if not record_alive(info):
         return
     pids = descendants(info.pid) + [info.pid]
     try:

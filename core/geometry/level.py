@@ -194,4 +194,3 @@ def surface_level(G, planes: torch.Tensor, grid: DensityGrid, surface: str, chun
         probe = surface_grid(separable_grid(G, planes, grid.box, PROBE_RES, chunk_points, cancel=cancel),
                              surface, planes.device)
     return generator_level(G, planes, probe)
-

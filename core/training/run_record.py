@@ -59,6 +59,11 @@ def is_alive(pid: int, ticks: int | None = None) -> bool:
     return ticks is None or int(f[19]) == ticks
 
 
+def record_alive(info: RunProcess) -> bool:
+    """Whether the process a record names still runs (and is that process, not a recycled pid)."""
+    return is_alive(info.pid, info.start_ticks or None)
+
+
 def cmdline(pid: int) -> list[str]:
     try:
         return [a.decode(errors="replace") for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if a]
@@ -97,7 +102,7 @@ def check_run_folder_free(run_dir: Path) -> None:
     """Refuse to train into a folder whose record names a live process that is not this one or one of
     its launchers (the viewer's record of this very run, or torchrun's)."""
     info = read_pid_file(run_dir)
-    if info is None or not is_alive(info.pid, info.start_ticks or None) or info.pid in own_lineage():
+    if info is None or not record_alive(info) or info.pid in own_lineage():
         return
     raise UserError(f"another run (pid {info.pid}) is training into '{run_dir}': stop it first (the viewer's "
                     f"Attach and Stop, or kill -TERM {info.pid}), or choose another --outdir")
@@ -107,7 +112,7 @@ def record_this_run(run_dir: Path) -> RunProcess:
     """Called by the main training process: keep a live record of this run (the viewer launched it),
     else write one naming the torchrun launcher when this process is one of its workers, or itself."""
     info = read_pid_file(run_dir)
-    if info is not None and is_alive(info.pid, info.start_ticks or None) and info.pid in own_lineage():
+    if info is not None and record_alive(info) and info.pid in own_lineage():
         return info
     pid = os.getpid()
     ppid = parent(pid)
