@@ -7,7 +7,8 @@ Writes PREFIX_samples.png (a row per seed: 6 yaws on the equator, one from above
 PREFIX_overview.png (a row of real images spread evenly through the dataset, then seeds 0..N-1 from
 one view: how the model covers the data), PREFIX_mesh.png (the extracted mesh of each of the first 4
 seeds, rasterised from 4 views with its vertex colours) and prints the numbers as JSON (also
-PREFIX_card.json) to paste into the card.
+PREFIX_card.json) to paste into the card: KID/FID, per sample seed how solid its renders are
+(opacity_stats), per mesh seed the mesh's size, level and shape figures.
 """
 
 from __future__ import annotations
@@ -72,6 +73,18 @@ def overview(G, dataset: ImageDataset, n: int, per_row: int = 16) -> Image.Image
     return tile([np.stack(r) for r in rows])
 
 
+def opacity_stats(op: torch.Tensor) -> dict:
+    """How solid the renders [V, H, W] of one latent are, as the bundled-model test judges them: the
+    90th percentile of the opacity in the central window (the middle half of each side), its lowest
+    over the views; and the mean opacity of the outer sixteenth on each side, its highest."""
+    h, w = op.shape[-2:]
+    centre = op[:, h // 4: h - h // 4, w // 4: w - w // 4].flatten(1).quantile(0.9, dim=1)
+    bh, bw = max(1, h // 16), max(1, w // 16)
+    border = torch.cat([op[:, :bh].flatten(1), op[:, -bh:].flatten(1),
+                        op[:, :, :bw].flatten(1), op[:, :, -bw:].flatten(1)], 1).mean(1)
+    return {"centre_p90_min": round(float(centre.min()), 3), "border_max": round(float(border.max()), 3)}
+
+
 def shell_stats(mesh) -> dict:
     """Genus (from the Euler number, for one closed surface) and enclosed volume over the convex hull's:
     a hollow field's iso-surface is a thin shell with a low fraction, and openings raise the genus."""
@@ -99,13 +112,14 @@ def main() -> int:
     cfg = G.cfg
     cams = views(cfg)
     seeds = parse_seeds(args.seeds)
-    rows = []
+    rows, opacity = [], []
     with torch.no_grad():
         for s in seeds:
             w = G.mapping(z_from_seed(s, cfg.generator.z_dim), None, psi=1.0)
             planes = G.planes(w)
             out = G.render(planes.expand(len(cams), -1, -1, -1, -1), cams, resolution=args.res)
             rows.append(to_uint8(out["image"]))
+            opacity.append({"seed": s, **opacity_stats(out["opacity"].reshape(len(cams), args.res, args.res))})
     args.outdir.mkdir(parents=True, exist_ok=True)
     tile(rows).save(args.outdir / f"{args.prefix}_samples.png")
     dataset = ImageDataset(args.data, cfg.img_resolution, mirror=False, camera_cfg=cfg.camera)
@@ -138,13 +152,13 @@ def main() -> int:
         tile(mesh_rows).save(args.outdir / f"{args.prefix}_mesh.png")
 
     if args.no_metrics:
-        print(json.dumps({"meshes": mesh_stats}, indent=2))
+        print(json.dumps({"opacity": opacity, "meshes": mesh_stats}, indent=2))
         return 0
     t = time.time()
     metrics = compute_metrics(G, dataset, [f"kid{args.num_gen}", f"fid{args.num_gen}"], "cpu", progress=False)
     card = {"ckpt": args.ckpt, "digest": load_checkpoint(info["source"])["digest"],
             "config": info["config"], "meta": info.get("meta", {}), "metrics": metrics,
-            "metrics_seconds": round(time.time() - t, 1), "meshes": mesh_stats}
+            "metrics_seconds": round(time.time() - t, 1), "opacity": opacity, "meshes": mesh_stats}
     (args.outdir / f"{args.prefix}_card.json").write_text(json.dumps(card, indent=2) + "\n")
     print(json.dumps(card, indent=2))
     return 0

@@ -1,6 +1,7 @@
 """scripts/demo_card.py, the model card's pictures and numbers, end to end on a random model and a
 tiny synthetic set (without the metrics, which tests/test_metrics.py covers)."""
 
+import importlib.util
 import io
 import json
 import os
@@ -10,11 +11,43 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from core.data.synthetic import make_synthetic
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _demo_card():
+    spec = importlib.util.spec_from_file_location("demo_card", ROOT / "scripts" / "demo_card.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_opacity_stats_on_drawn_maps():
+    stats = _demo_card().opacity_stats
+    n = 64
+    yy, xx = torch.meshgrid(torch.arange(n) + 0.5, torch.arange(n) + 0.5, indexing="ij")
+    disk = ((yy - n / 2) ** 2 + (xx - n / 2) ** 2 < (n / 4) ** 2).float()  # 79% of the central 32x32
+    assert stats(disk[None]) == {"centre_p90_min": 1.0, "border_max": 0.0}
+    # the 90th percentile: a fifth of the window opaque passes, a twentieth does not
+    fifth, twentieth = torch.zeros(n, n), torch.zeros(n, n)
+    fifth[16:48, 16:48][: 32 // 5 + 1] = 1       # 7 of 32 rows
+    twentieth[16:48, 16:48][:1] = 1              # 1 of 32 rows
+    assert stats(fifth[None])["centre_p90_min"] == 1.0
+    assert stats(twentieth[None])["centre_p90_min"] == 0.0
+    # the border is the outer 4 pixels (a sixteenth of 64) on each side
+    band = torch.full((n, n), 0.5)
+    band[4:-4, 4:-4] = 0
+    assert stats(band[None]) == {"centre_p90_min": 0.0, "border_max": 0.5}
+    band[4, 4:-4] = 1  # just inside the band: not border
+    assert stats(band[None])["border_max"] == 0.5
+    # over several views: the weakest centre and the worst border
+    fog = torch.full((n, n), 0.3)
+    assert stats(torch.stack([disk, fog, band])) == {"centre_p90_min": 0.0, "border_max": 0.5}
+    assert stats(torch.stack([disk, fog])) == {"centre_p90_min": 0.3, "border_max": 0.3}
 
 
 def test_card_pictures_and_mesh_stats(tmp_path):
@@ -26,8 +59,11 @@ def test_card_pictures_and_mesh_stats(tmp_path):
                         "--outdir", str(out), "--seeds", "0", "--mesh-res", "32", "--res", "32", "--overview", "3",
                         "--no-metrics"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    stats = json.loads(r.stdout)["meshes"]
+    printed = json.loads(r.stdout)
+    stats = printed["meshes"]
     assert [m["seed"] for m in stats] == [0]
+    assert [o["seed"] for o in printed["opacity"]] == [0]
+    assert 0 <= printed["opacity"][0]["centre_p90_min"] <= 1 and 0 <= printed["opacity"][0]["border_max"] <= 1
 
     # samples: one row (seed 0) of 8 views at --res
     assert Image.open(out / "demo_samples.png").size == (8 * 32, 32)
