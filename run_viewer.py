@@ -1,7 +1,7 @@
 """EpiGRAF Studio's desktop viewer.
 
     python run_viewer.py [CKPT | RUN_DIR | demo | random:PRESET] [--device auto|cpu|cuda]
-    python run_viewer.py CKPT --screenshot out.png [--frames N] [--camera yaw,pitch[,radius[,fov]]] [--seed S]
+    python run_viewer.py CKPT --screenshot out.png [--frames N] [--camera yaw,pitch[,radius[,fov]]] [--seed S] [--class K]
     python run_viewer.py --attach RUN_DIR     (follow a training run, e.g. one started with core.train)
 
 With no model argument it reopens the last session's model (else the default model). The
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "argument, open its newest snapshot")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
     p.add_argument("--seed", type=int, default=None, help="latent seed to show")
+    p.add_argument("--class", dest="class_idx", type=int, default=None, help="class index, for a class-conditional model")
     p.add_argument("--trunc", type=float, default=None, help="truncation psi")
     p.add_argument("--camera", default=None, help="yaw,pitch[,radius[,fov]]: radians, radians, units, degrees")
     p.add_argument("--mode", choices=["rgb", "depth", "opacity", "normals"], default=None, help="render mode")
@@ -68,6 +69,8 @@ def build_state(args: argparse.Namespace, device, window_size: tuple[int, int]):
         state.model.spec = default_model_spec()
     if args.seed is not None:
         state.latent.seed, state.latent.w_path, state.latent.interp = args.seed, "", False
+    if args.class_idx is not None:
+        state.latent.class_idx = max(0, args.class_idx)
     if args.trunc is not None:
         state.latent.psi = args.trunc
     if args.mode is not None:

@@ -163,6 +163,14 @@ class TrainConfig:
         "zeros, and what density the remaining features make shows as flat-edged patches where the cube's "
         "faces cut the view. Only for data whose objects fit inside the cube.")
     outside_density_points: int = doc(1024, "Ray points per sample for the outside-density penalty (a square grid of rays).")
+    label_init: float = doc(
+        1.0,
+        "When class labels are added to an unconditional model (--resume with --generator.c_dim): the initial "
+        "size of G's label weights in its mapping network, relative to a fresh network's random ones. 0 keeps "
+        "every output exactly as it was for every label; 1 moves each class's w as a freshly built network "
+        "would, so each class starts from another part of the learned distribution. The mapping's learning-rate "
+        "multiplier (0.01) lets zero weights grow too slowly for the label to matter. D's label weights start "
+        "at zero either way.")
     blur_init_sigma: float = doc(10.0, "Gaussian blur sigma on D inputs at the start.")
     blur_fade_kimg: float = doc(200.0, "kimg over which the D-input blur fades to 0.")
     ema_kimg: float = doc(20.0, "G_ema half-life in kimg (batch 64 * 0.3125).")

@@ -3,7 +3,7 @@
     python -m core.dataset_tool synthetic --out data/synth.zip [--num-objects 8] [--views 16] [--res 64] [--seed 0]
     python -m core.dataset_tool convert --images DIR --cameras FILE --out data/mine.zip [--res 128]
     python -m core.dataset_tool render --meshes DIR --out data/objects.zip [--views 32] [--res 128] [--fov 30]
-        [--radius R] [--max-objects N]
+        [--radius R] [--max-objects N] [--class-labels]
 
 synthetic: procedural objects rendered with our own volume renderer (seconds, nothing downloaded).
 convert:   your images + an EpiGRAF- or EG3D-form camera file -> centre-cropped, resized PNGs with
@@ -208,6 +208,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     cam_cfg = get_preset("demo").camera  # whole sphere, uniform
     gen = torch.Generator().manual_seed(args.seed)
     meta: dict = {"camera_angles": {}, "objects": {}}
+    if args.class_labels:  # one class per object, in the order written; the names for the viewer
+        meta["labels"], meta["class_names"] = {}, []
     skipped: list[str] = []
     tmp = out.with_name(out.name + ".part")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
@@ -221,11 +223,16 @@ def cmd_render(args: argparse.Namespace) -> int:
             cams = camlib.from_angles(angles[:, 0], angles[:, 1], radius, args.fov)
             imgs = renderer.render(md, cams)
             folder = f"{k:05d}_{path.stem}"
+            label = len(meta["objects"])  # skipped meshes leave no gap in the classes
             meta["objects"][folder] = {"mesh": str(path), **norm}
+            if args.class_labels:
+                meta["class_names"].append(path.stem)
             for v in range(args.views):
                 name = f"{folder}/view{v:03d}.png"
                 zf.writestr(name, png_bytes(imgs[v]))
                 meta["camera_angles"][name] = [float(angles[v, 0]), float(angles[v, 1]), 0.0]
+                if args.class_labels:
+                    meta["labels"][name] = label
         if not meta["camera_angles"]:
             tmp.unlink(missing_ok=True)
             raise UserError(f"no mesh could be read; first problem: {skipped[0]}")
@@ -293,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--up", choices=["y", "z"], default="y", help="up axis of the mesh files (pybullet's: z)")
     r.add_argument("--supersample", type=int, default=2, help="supersampling factor for antialiasing (default 2)")
     r.add_argument("--seed", type=int, default=0, help="random seed for the cameras (default 0)")
+    r.add_argument("--class-labels", action="store_true",
+                   help="label each view with its object's index (a class-conditional dataset; names in class_names)")
     r.set_defaults(fn=cmd_render)
     return p
 

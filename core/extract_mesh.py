@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     chunk = args.chunk_points or (GPU_CHUNK_POINTS if device.type == "cuda" else DEFAULT_CHUNK_POINTS)
     outdir = Path(args.outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    c = class_label(cfg.generator.c_dim, args.class_idx, device=device)
+    c = class_label(cfg.generator.c_dim, args.class_idx, device=device,
+                    names=info.get("meta", {}).get("class_names"))
     print(f"model: {info['source']} (preset {cfg.name}, device {device})")
     level_text = "auto" if level is None else f"{level:.4g}"
     print(f"grid: {args.res}^3 over box {box.lo} .. {box.hi} (voxel {box.spacing(args.res)[0]:.4g}); "

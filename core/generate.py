@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     nf = round(cfg.render.num_fine * args.samples_mult)
     outdir = Path(args.outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    c = class_label(cfg.generator.c_dim, args.class_idx, device=device)
+    c = class_label(cfg.generator.c_dim, args.class_idx, device=device,
+                    names=info.get("meta", {}).get("class_names"))
     print(f"model: {info['source']} (preset {cfg.name}, {res}x{res}, {nc}+{nf} samples, device {device})")
 
     ws = [G.mapping(z_from_seed(s, cfg.generator.z_dim, device), c, psi=args.trunc) for s in seeds]

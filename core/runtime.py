@@ -46,14 +46,25 @@ def z_from_seed(seed: int, z_dim: int, device=None) -> torch.Tensor:
     return torch.from_numpy(np.random.RandomState(seed).randn(1, z_dim)).float().to(device)
 
 
-def class_label(c_dim: int, class_idx: int | None, batch: int = 1, device=None) -> torch.Tensor | None:
-    """One-hot labels [batch, c_dim] for a class index, or None for an unconditional model."""
+def class_label(c_dim: int, class_idx: int | str | None, batch: int = 1, device=None,
+                names: list[str] | None = None) -> torch.Tensor | None:
+    """One-hot labels [batch, c_dim] for a class (an index, or one of the model's class `names`),
+    or None for an unconditional model."""
     if c_dim == 0:
         if class_idx is not None:
             raise UserError("this model is unconditional: drop --class")
         return None
+    named = f" or a name ({', '.join(names)})" if names else ""
+    if isinstance(class_idx, str):
+        text = class_idx.strip()
+        if text.lstrip("-").isdigit():
+            class_idx = int(text)
+        elif names and text.lower() in [n.lower() for n in names]:
+            class_idx = [n.lower() for n in names].index(text.lower())
+        else:
+            raise UserError(f"unknown class '{class_idx}': pass --class between 0 and {c_dim - 1}{named}")
     if class_idx is None or not 0 <= class_idx < c_dim:
-        raise UserError(f"this model is class-conditional: pass --class between 0 and {c_dim - 1}")
+        raise UserError(f"this model is class-conditional: pass --class between 0 and {c_dim - 1}{named}")
     c = torch.zeros(batch, c_dim, device=device)
     c[:, class_idx] = 1
     return c
@@ -67,5 +78,5 @@ def add_model_options(p: argparse.ArgumentParser, with_class: bool = True) -> No
     p.add_argument("--trunc", type=float, default=1.0, help="truncation psi (1 = none)")
     p.add_argument("--rand-init-seed", type=int, default=0, help="initialisation seed for random:PRESET")
     if with_class:
-        p.add_argument("--class", dest="class_idx", type=int, default=None,
-                       help="class index for conditional models")
+        p.add_argument("--class", dest="class_idx", default=None,
+                       help="class of a conditional model: an index, or a name the model carries (meta class_names)")

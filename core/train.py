@@ -98,9 +98,18 @@ def main(argv: list[str] | None = None) -> int:
         overrides.append(f"train.batch={args.batch}")
     if resume is not None:
         cfg = from_dict(ModelConfig, load_checkpoint(resume)["config"])
-        changed = [o for o in overrides if not o.startswith("train.")]
+        # train.* options may change; so may generator.c_dim from 0 (class labels added to an
+        # unconditional model, core/training/conditioning.py)
+        labels = [o for o in overrides if o.startswith("generator.c_dim=")]
+        saved = cfg.generator.c_dim
+        for o in labels:
+            if saved != 0 and o != f"generator.c_dim={saved}":
+                raise UserError(f"'{resume}' is class-conditional with c_dim {saved}: resume it with that "
+                                f"or without --generator.c_dim (got {o})")
+        changed = [o for o in overrides if not o.startswith("train.") and o not in labels]
         if changed:
-            raise UserError(f"only train.* options can change when resuming (got {changed[0]})")
+            raise UserError(f"only train.* options (and generator.c_dim, to add class labels to an unconditional "
+                            f"model) can change when resuming (got {changed[0]})")
     else:
         cfg = get_preset(args.preset)
         from .data.dataset import ImageDataset

@@ -30,6 +30,15 @@ def tiny_config(**render):
     return cfg
 
 
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """A tiny synthetic training set: 3 objects x 4 views at 32^2, without labels."""
+    from core.data.synthetic import make_synthetic
+    path = tmp_path_factory.mktemp("data") / "synthetic.zip"
+    make_synthetic(path, num_objects=3, views=4, res=32, seed=0)
+    return str(path)
+
+
 @pytest.fixture
 def tiny_cfg():
     return tiny_config()

@@ -87,6 +87,19 @@ def test_epigraf_form_folder_and_zip_are_equivalent(tmp_path):
         assert torch.allclose(x["intrinsics"], ref.intrinsics[0])
         assert x["label"].tolist() == [float(j == i % 3) for j in range(3)]
     assert b.camera_table().shape == (5, 2) and b.camera_table().dtype == torch.float32
+    assert a.class_names is None
+
+
+def test_class_names(tmp_path):
+    labels = {f"imgs/img{i}.png": i % 3 for i in range(5)}
+    ok = make_folder(tmp_path / "ok", extra={"labels": labels, "class_names": ["duck", "mug", "torus"]})
+    assert ImageDataset(str(ok)).class_names == ["duck", "mug", "torus"]
+    short = make_folder(tmp_path / "short", extra={"labels": labels, "class_names": ["duck", "mug"]})
+    with pytest.raises(UserError, match="2 class_names for 3 label values"):
+        ImageDataset(str(short))
+    bad = make_folder(tmp_path / "bad", extra={"labels": labels, "class_names": "duck,mug,torus"})
+    with pytest.raises(UserError, match="'class_names' must be a list of strings"):
+        ImageDataset(str(bad))
 
 
 def test_camera_config_and_float_labels(tmp_path):

@@ -210,3 +210,41 @@ def test_render_without_egl_fails_with_one_line(tmp_path, monkeypatch, capsys):
     assert cli_main(main)(["render", "--meshes", str(tmp_path / "m"), "--out", str(tmp_path / "o.zip")]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "apt-get install" in err and "pip install moderngl" in err
+
+
+def test_render_class_labels_one_class_per_object(tmp_path):
+    _egl_or_skip()
+    import trimesh
+
+    meshes = tmp_path / "meshes"
+    meshes.mkdir()
+    (meshes / "a_broken.ply").write_bytes(b"ply\nnot a mesh at all\n")  # skipped: leaves no gap in the classes
+    ball = trimesh.creation.icosphere(subdivisions=2, radius=0.5)
+    ball.visual.vertex_colors = [20, 200, 20, 255]
+    ball.export(meshes / "b_ball.ply")
+    box = trimesh.creation.box(extents=[0.8, 0.5, 0.6])
+    box.visual.vertex_colors = [200, 20, 20, 255]
+    box.export(meshes / "c_box.ply")
+    plain, labelled = tmp_path / "plain.zip", tmp_path / "labelled.zip"
+    args = ["--meshes", str(meshes), "--views", "3", "--res", "16", "--seed", "5"]
+    assert main(["render", "--out", str(plain), *args]) == 0
+    assert main(["render", "--out", str(labelled), *args, "--class-labels"]) == 0
+    meta = _json(labelled)
+    assert meta["class_names"] == ["b_ball", "c_box"]
+    folders = sorted(meta["objects"])
+    assert folders == ["00001_b_ball", "00002_c_box"]  # the broken mesh was tried first (00000) and skipped
+    assert meta["labels"] == {f"{f}/view{v:03d}.png": k for k, f in enumerate(folders) for v in range(3)}
+    assert "labels" not in _json(plain)
+    # the labels change nothing else: the same images and cameras
+    with zipfile.ZipFile(plain) as zp, zipfile.ZipFile(labelled) as zl:
+        pngs = sorted(n for n in zp.namelist() if n.endswith(".png"))
+        assert pngs == sorted(n for n in zl.namelist() if n.endswith(".png")) and len(pngs) == 6
+        assert all(zp.read(n) == zl.read(n) for n in pngs)
+    assert _json(plain)["camera_angles"] == meta["camera_angles"]
+    ds = ImageDataset(str(labelled), camera_cfg=get_preset("demo").camera)
+    assert ds.label_dim == 2
+    for i in range(len(ds)):  # the one-hot label names the object the image shows (green ball, red box)
+        item = ds[i]
+        img = item["image"].float()
+        greener = (img[1] - img[0]).sum() > 0
+        assert item["label"].tolist() == ([1.0, 0.0] if greener else [0.0, 1.0]), i

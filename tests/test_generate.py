@@ -5,7 +5,9 @@ import sys
 
 import imageio.v2 as imageio
 import numpy as np
+import pytest
 
+from core.errors import UserError
 from core.generate import main
 
 
@@ -45,3 +47,20 @@ def test_bad_arguments_give_one_line_errors(tmp_path):
         r = subprocess.run([sys.executable, "-m", "core.generate", "--ckpt", "random:demo", "--outdir",
                             str(tmp_path / "x"), *args], capture_output=True, text=True, timeout=120)
         assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr
+
+
+def test_class_label_by_index_or_name():
+    from core.runtime import class_label
+    names = ["bunny", "duck", "Mug"]
+    assert class_label(0, None) is None
+    assert class_label(3, 1).tolist() == [[0.0, 1.0, 0.0]]
+    assert class_label(3, "2", batch=2).tolist() == [[0.0, 0.0, 1.0]] * 2
+    assert class_label(3, "mug", names=names).tolist() == [[0.0, 0.0, 1.0]]  # any case
+    assert class_label(3, "duck", names=names).tolist() == [[0.0, 1.0, 0.0]]
+    for value, kw, msg in ((None, {}, "between 0 and 2"), (3, {}, "between 0 and 2"), ("-1", {}, "between 0 and 2"),
+                           ("teddy", {"names": names}, r"unknown class 'teddy'.*\(bunny, duck, Mug\)"),
+                           ("duck", {}, "unknown class 'duck'")):
+        with pytest.raises(UserError, match=msg):
+            class_label(3, value, **kw)
+    with pytest.raises(UserError, match="unconditional: drop --class"):
+        class_label(0, "duck", names=names)

@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from core.checkpoint import load_checkpoint
-from core.data.synthetic import make_synthetic
 from core.training import distributed as distlib
 from core.training.loop import train
 from core.training.run_record import is_torchrun, read_pid_file
@@ -31,13 +30,6 @@ def tiny_train_config():
     d = cfg.discriminator
     d.channel_base, d.channel_max, d.hyper_dim, d.patch_embed_dim = 512, 32, 32, 32
     return cfg
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "synthetic.zip"
-    make_synthetic(path, num_objects=3, views=4, res=32, seed=0)
-    return str(path)
 
 
 def _states(path):

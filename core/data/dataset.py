@@ -142,6 +142,7 @@ class CameraFile:
     cameras: dict[str, list[float]] = field(default_factory=dict)  # key -> [yaw, pitch, roll] or 25 floats
     labels: dict[str, Any] = field(default_factory=dict)  # key -> int or [floats]
     raw_keys: dict[str, str] = field(default_factory=dict)  # normalised -> as written
+    class_names: list[str] | None = None  # optional names of the class labels 0, 1, ...
 
 
 def _floats(v: Any, n: tuple[int, ...], key: str, what: str, src: str) -> list[float]:
@@ -197,6 +198,11 @@ def parse_camera_json(text: str | bytes, src: str, stem: str = "") -> CameraFile
                 add(out.labels, key, v)
     elif labels is not None:
         raise UserError(f"{src}: 'labels' must be a mapping, a list of [path, value] rows or null")
+    names = obj.get("class_names")
+    if names is not None:
+        if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+            raise UserError(f"{src}: 'class_names' must be a list of strings")
+        out.class_names = names
     if out.kind == "eg3d" and out.labels:
         raise UserError(f"{src}: mixes EG3D camera labels with other labels")
     return out
@@ -326,6 +332,9 @@ class ImageDataset(torch.utils.data.Dataset):
         else:
             self._labels = torch.zeros(len(self.images), 0)
         self.label_dim = int(self._labels.shape[1])
+        self.class_names = cf.class_names  # None, or one name per class label
+        if self.class_names is not None and len(self.class_names) != self.label_dim:
+            raise UserError(f"{src}: {len(self.class_names)} class_names for {self.label_dim} label values")
         self.native_resolution = self._check_sizes()
         self.resolution = int(resolution or self.native_resolution)
         if self.resolution < 1:

@@ -78,6 +78,24 @@ def gather_objects(obj, d: Dist) -> list:
     return out
 
 
+def check_replicas(nets: dict[str, torch.nn.Module], d: Dist) -> None:
+    """Raise if the processes' copies of the networks' parameters differ: they start equal and take
+    the same averaged steps, so a difference is a bug that would train each process its own model
+    while only the first is saved. (Buffers such as G's w_avg follow each process's own batches.)"""
+    if d.world == 1:
+        return
+    mine = {}
+    for name, net in nets.items():
+        with torch.no_grad():
+            flat = torch.cat([p.detach().double().flatten() for p in net.parameters()])
+        mine[name] = (flat.sum().item(), flat.abs().sum().item(), (flat * flat).sum().item())
+    for rank, theirs in enumerate(gather_objects(mine, d)):
+        for name, sums in theirs.items():
+            if any(abs(a - b) > 1e-9 * max(1.0, abs(b)) for a, b in zip(sums, mine[name])):
+                raise RuntimeError(f"the training processes' copies of {name} differ (process {rank} against "
+                                   f"{d.rank}): a bug; the snapshot is not written")
+
+
 def barrier(d: Dist) -> None:
     if d.world > 1:
         dist.barrier()

@@ -125,13 +125,16 @@ def train(cfg: ModelConfig, data_path: str, run_dir: Path, resume: Path | None, 
     if t.batch % d.world or t.batch // d.world < 1:
         raise UserError(f"--batch {t.batch} must be a positive multiple of the process count {d.world}")
     batch_local = t.batch // d.world
-    torch.manual_seed(t.seed * 7919 + d.rank)
     dataset = ImageDataset(data_path, cfg.img_resolution, mirror=t.mirror, camera_cfg=cfg.camera)
     if dataset.label_dim != cfg.generator.c_dim:
+        hint = (f"; to add them to this unconditional model pass --generator.c_dim {dataset.label_dim} with --resume"
+                if resume is not None and cfg.generator.c_dim == 0 else "")
         raise UserError(f"the dataset has {dataset.label_dim}-d labels but the config expects "
-                        f"generator.c_dim={cfg.generator.c_dim}")
+                        f"generator.c_dim={cfg.generator.c_dim}{hint}")
+    torch.manual_seed(t.seed)  # the same initial weights in every process (the gradients are averaged)
     G = TriPlaneGenerator(cfg).train().to(device)
     D = build_discriminator(cfg).train().to(device)
+    torch.manual_seed(t.seed * 7919 + d.rank)  # then each process its own latents, cameras and patches
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     G.requires_grad_(False)  # each phase switches on only the network it optimises
     D.requires_grad_(False)
@@ -142,7 +145,7 @@ def train(cfg: ModelConfig, data_path: str, run_dir: Path, resume: Path | None, 
     nets, opts = {"G": G, "D": D, "G_ema": G_ema}, {"G": opt_G, "D": opt_D}
     progress = Progress()
     if resume is not None:
-        progress, aug_state, exact = restore_training_snapshot(resume, nets, opts, d, device)
+        progress, aug_state, exact = restore_training_snapshot(resume, nets, opts, d, device, t.label_init)
         if ada is not None and aug_state:
             ada.load_state_dict(aug_state["ada"])
         if d.main:
@@ -160,6 +163,8 @@ def train(cfg: ModelConfig, data_path: str, run_dir: Path, resume: Path | None, 
     tick_start_time = time.time()
     bad_in_row, steps, last_snapshot = 0, 0, resume
     meta = {"dataset": dataset.name, "preset": cfg.name}
+    if dataset.class_names:
+        meta["class_names"] = list(dataset.class_names)  # shown by the viewer and accepted by --class
 
     def snapshot() -> Path | None:
         aug = {"ada": ada.state_dict()} if ada is not None else {}
@@ -231,6 +236,7 @@ def train(cfg: ModelConfig, data_path: str, run_dir: Path, resume: Path | None, 
                 progress.tick_start_nimg = progress.cur_nimg
                 want_snapshot = done or stop_now or progress.cur_tick % t.snapshot_ticks == 0
                 if want_snapshot:
+                    distlib.check_replicas({"G": G, "D": D}, d)
                     last_snapshot = snapshot()
                     if d.main:
                         _sample_grid(G_ema, cfg, run_dir / "samples" / f"fakes{progress.cur_nimg // 1000:06d}.png",

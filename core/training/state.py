@@ -20,6 +20,7 @@ import torch
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..config import ModelConfig
 from . import distributed as distlib
+from .conditioning import add_class_conditioning
 
 
 @dataclass
@@ -56,28 +57,36 @@ def save_training_snapshot(run_dir: Path, cfg: ModelConfig, nets: dict, opts: di
     return path if d.main else None
 
 
-def restore_training_snapshot(path: Path, nets: dict, opts: dict, d: distlib.Dist, device: torch.device
-                              ) -> tuple[Progress, dict, bool]:
+def restore_training_snapshot(path: Path, nets: dict, opts: dict, d: distlib.Dist, device: torch.device,
+                              label_init: float = 0.0) -> tuple[Progress, dict, bool]:
     """Load a snapshot into the networks and optimisers; returns (progress, augment state, exact).
 
     `exact` is False when the number of processes changed (the RNG streams then restart from
-    their seeds; everything else continues).
+    their seeds; everything else continues). Into class-conditional networks, an unconditional
+    snapshot is widened (conditioning.add_class_conditioning; G's label weights at `label_init`).
     """
     data = load_checkpoint(path)
     for key in ("G", "D", "progress"):
         if key not in data:
             from ..errors import UserError
             raise UserError(f"'{path}' is a viewer-only checkpoint (no '{key}'): it cannot resume training")
-    nets["G"].load_state_dict(data["G"])
-    nets["D"].load_state_dict(data["D"])
-    nets["G_ema"].load_state_dict(data["G_ema"])
+    c_dim, saved_c_dim = nets["G"].c_dim, data["config"]["generator"]["c_dim"]
+    states = {k: data[k] for k in ("G", "D", "G_ema")}
+    if saved_c_dim == 0 and c_dim > 0:  # adding class labels to an unconditional model
+        init = {"G": label_init, "G_ema": label_init, "D": 0.0}
+        states = {k: add_class_conditioning(v, nets[k].state_dict(), c_dim, k, init[k]) for k, v in states.items()}
+    for k, v in states.items():
+        nets[k].load_state_dict(v)
     # A bundle made with `python -m core.bundle --training-state` keeps the weights and counters
     # but not the optimiser moments or RNG streams: training continues from it, not exactly.
     warm = not all(k in data for k in ("opt_G", "opt_D", "rng"))
-    if warm:
+    if warm or saved_c_dim != c_dim:
         if d.main:
-            print(f"note: '{path}' holds weights without optimiser state or RNG streams; Adam moments "
-                  f"restart from zero and the run continues from the weights (not an exact resume)", flush=True)
+            why = (f"it was unconditional: {c_dim} class labels added, G's label weights at "
+                   f"{label_init:g} x a fresh network's, D's at zero" if saved_c_dim != c_dim else
+                   "it holds weights without optimiser state or RNG streams")
+            print(f"note: continuing from '{path}' with fresh Adam moments ({why}); the run continues "
+                  f"from the weights (not an exact resume)", flush=True)
         return Progress(**data["progress"]), data.get("augment", {}), False
     opts["G"].load_state_dict(data["opt_G"])
     opts["D"].load_state_dict(data["opt_D"])

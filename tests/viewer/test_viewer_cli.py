@@ -14,7 +14,7 @@ from viewer_testlib import gui_env, start_xvfb, tiny_cfg
 from core import cameras as camlib
 from core.checkpoint import build_generator, load_generator, save_checkpoint
 from core.images import image_to_uint8
-from core.runtime import z_from_seed
+from core.runtime import class_label, z_from_seed
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,6 +70,28 @@ def test_scripted_screenshot_matches_core(display, tmp_path):
     diff = np.abs(got - image_to_uint8(ref["image"][0]).astype(int))
     assert diff.mean() < 0.5 and diff.max() <= 2
     assert Image.open(win).size == (900, 600)
+
+
+def test_scripted_screenshot_of_a_class(display, tmp_path):
+    """--class K shows class K of a class-conditional model (the render core makes with that label)."""
+    cfg = tiny_cfg()
+    cfg.generator.c_dim = 3
+    ckpt = tmp_path / "cond.pt"
+    save_checkpoint(ckpt, cfg, build_generator(cfg, seed=1), meta={"class_names": ["ball", "box", "cup"]})
+    shot = tmp_path / "shot.png"
+    proc = _run([str(ckpt), "--screenshot", str(shot), "--seed", "7", "--class", "2", "--camera", "0.5,1.3",
+                 "--res", "32", "--size", "900x600"], gui_env(display, tmp_path / "config"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    G, _ = load_generator(str(ckpt))
+    c = G.cfg.camera
+    cams = camlib.from_angles(0.5, 1.3, c.radius, c.fov_deg, cfg=c)  # --camera yaw,pitch: the model's radius and fov
+    got = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    diffs = []
+    with torch.no_grad():
+        for k in range(3):
+            ref = G.render(G.planes(G.mapping(z_from_seed(7, 16), class_label(3, k))), cams, resolution=32)
+            diffs.append(np.abs(got - image_to_uint8(ref["image"][0]).astype(int)).mean())
+    assert diffs[2] < 0.5 and min(diffs[0], diffs[1]) > 2 * diffs[2] + 1, diffs
 
 
 def test_scripted_bad_checkpoint_exits_2(display, tmp_path):

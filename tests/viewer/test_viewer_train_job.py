@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from core.checkpoint import load_checkpoint
-from core.data.synthetic import make_synthetic
 from tests.tiny_train import TINY_TRAIN_OVERRIDES
 from viewer import run_processes as rp
 from viewer import train_form as tf
@@ -66,13 +65,6 @@ def test_stop_kills_a_process_that_ignores_sigterm(tmp_path):
     assert time.monotonic() - t0 < 15 and proc.returncode == -9 and not rp.is_alive(info.pid)
     assert rp.stop(info, proc) == "not running"
     assert not rp.alive(rp.RunProcess(info.pid, info.start_ticks + 1, [], 0.0))  # a recycled pid is not the run
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "synthetic.zip"
-    make_synthetic(path, num_objects=3, views=4, res=32, seed=0)
-    return str(path)
 
 
 def test_start_attach_stop_a_tiny_run_with_two_processes(dataset, tmp_path):

@@ -30,7 +30,10 @@ def draw(app: ViewerApp) -> None:
         lat.seed, lat.w_path = random.randrange(0, 2**31 - 1), ""
     _, lat.psi = imgui.slider_float("truncation psi", lat.psi, 0.0, 1.5, "%.2f")
     if g is not None and g.c_dim > 0:
-        _, lat.class_idx = imgui.slider_int("class", lat.class_idx, 0, g.c_dim - 1)
+        names = app.model.info.get("meta", {}).get("class_names") or []
+        lat.class_idx = min(max(lat.class_idx, 0), g.c_dim - 1)
+        shown = f"%d: {names[lat.class_idx].replace('%', '%%')}" if len(names) == g.c_dim else "%d"
+        _, lat.class_idx = imgui.slider_int("class", lat.class_idx, 0, g.c_dim - 1, shown)
     if g is not None and g.pose_cond:
         _, lat.pose_mode = combo("conditioning pose", lat.pose_mode, ("mean", "camera", "custom"))
         if lat.pose_mode == "custom":
