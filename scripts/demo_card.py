@@ -3,10 +3,11 @@
     python scripts/demo_card.py --ckpt demo --data data/demo_objects.zip --outdir checkpoints \
         [--seeds 0-7] [--mesh-res 128] [--num-gen 896] [--prefix demo] [--surface visibility|density]
 
-Writes PREFIX_samples.png (a row per seed: 6 yaws on the equator, one from above, one from below),
-PREFIX_overview.png (a row of real images spread evenly through the dataset, then seeds 0..N-1 from
-one view: how the model covers the data), PREFIX_mesh.png (the extracted mesh of each of the first 4
-seeds, rasterised from 4 views with its vertex colours) and prints the numbers as JSON (also
+Writes PREFIX_samples.png (a row per seed, or for a class-conditional model per class and seed:
+6 yaws on the equator, one from above, one from below), PREFIX_overview.png (a row of real images
+spread evenly through the dataset, then seeds 0..N-1 from one view, or a row of seeds per class:
+how the model covers the data), PREFIX_mesh.png (the extracted mesh of each of the first --meshes
+rows, rasterised from 4 views with its vertex colours) and prints the numbers as JSON (also
 PREFIX_card.json) to paste into the card: KID/FID, per sample seed how solid its renders are
 (opacity_stats), per mesh seed the mesh's size, level and shape figures.
 """
@@ -36,7 +37,7 @@ from core.geometry.level import generator_level
 from core.geometry.mesh import NoSurfaceError, extract_mesh
 from core.geometry.visibility import SURFACES, surface_grid
 from core.metrics.evaluate import compute_metrics
-from core.runtime import parse_seeds, z_from_seed
+from core.runtime import class_label, parse_seeds, z_from_seed
 
 
 def views(cfg, n_equator: int = 6) -> camlib.Cameras:
@@ -54,21 +55,39 @@ def tile(rows: list[np.ndarray]) -> Image.Image:
     return Image.fromarray(np.concatenate([np.concatenate(list(r), axis=1) for r in rows], axis=0))
 
 
+def subjects(G, info: dict, seeds: list[int]) -> list[tuple[int, int | None, str]]:
+    """What the card shows, as (seed, class, name): the seeds of an unconditional model; of a
+    class-conditional one, each class with each seed."""
+    c_dim = G.cfg.generator.c_dim
+    if c_dim == 0:
+        return [(s, None, f"seed {s}") for s in seeds]
+    names = info.get("meta", {}).get("class_names") or [str(k) for k in range(c_dim)]
+    return [(s, k, f"{names[k]}, seed {s}") for k in range(c_dim) for s in seeds]
+
+
+def latent(G, seed: int, cls: int | None) -> torch.Tensor:
+    """w (psi 1) of a seed, and of a class when the model has them."""
+    c = class_label(G.cfg.generator.c_dim, cls)
+    return G.mapping(z_from_seed(seed, G.cfg.generator.z_dim), c, psi=1.0)
+
+
 def overview(G, dataset: ImageDataset, n: int, per_row: int = 16) -> Image.Image:
     """One row of `per_row` real images spread evenly through the dataset, a thin gap, then seeds
-    0..n-1 (psi 1) from one three-quarter view, `per_row` to a row."""
+    0..n-1 (psi 1) from one three-quarter view, `per_row` to a row; of a class-conditional model,
+    a row per class of seeds 0..per_row-1."""
     cfg, res = G.cfg, G.cfg.img_resolution
     c = cfg.camera
     cam = camlib.from_angles(torch.tensor([0.6]), torch.tensor([1.25]), radius=c.radius, fov_deg=c.fov_deg, cfg=c)
     idx = np.linspace(0, dataset.num_images - 1, per_row).round().astype(int)
     real = [dataset.load_image(int(i)).permute(1, 2, 0).numpy() for i in idx]
+    c_dim = cfg.generator.c_dim
+    which = [(s, None) for s in range(n)] if c_dim == 0 else [(s, k) for k in range(c_dim) for s in range(per_row)]
     fake = []
     with torch.no_grad():
-        for s in range(n):
-            planes = G.planes(G.mapping(z_from_seed(s, cfg.generator.z_dim), None, psi=1.0))
-            fake.append(to_uint8(G.render(planes, cam, resolution=res)["image"])[0])
+        for s, k in which:
+            fake.append(to_uint8(G.render(G.planes(latent(G, s, k)), cam, resolution=res)["image"])[0])
     white = np.full((res, res, 3), 255, np.uint8)
-    fake += [white] * (-n % per_row)
+    fake += [white] * (-len(fake) % per_row)
     rows = [real, [white[: res // 4]] * per_row] + [fake[i:i + per_row] for i in range(0, len(fake), per_row)]
     return tile([np.stack(r) for r in rows])
 
@@ -100,7 +119,8 @@ def main() -> int:
     p.add_argument("--data", required=True)
     p.add_argument("--outdir", type=Path, default=Path("checkpoints"))
     p.add_argument("--prefix", default="demo")
-    p.add_argument("--seeds", default="0-7")
+    p.add_argument("--seeds", default="0-7", help="seeds shown (of a class-conditional model: per class)")
+    p.add_argument("--meshes", type=int, default=4, help="meshes of the first N rows of the samples")
     p.add_argument("--mesh-res", type=int, default=128)
     p.add_argument("--num-gen", type=int, default=896)
     p.add_argument("--res", type=int, default=128, help="sample render resolution")
@@ -112,14 +132,15 @@ def main() -> int:
     cfg = G.cfg
     cams = views(cfg)
     seeds = parse_seeds(args.seeds)
+    shown = subjects(G, info, seeds)
     rows, opacity = [], []
     with torch.no_grad():
-        for s in seeds:
-            w = G.mapping(z_from_seed(s, cfg.generator.z_dim), None, psi=1.0)
-            planes = G.planes(w)
+        for s, k, name in shown:
+            planes = G.planes(latent(G, s, k))
             out = G.render(planes.expand(len(cams), -1, -1, -1, -1), cams, resolution=args.res)
             rows.append(to_uint8(out["image"]))
-            opacity.append({"seed": s, **opacity_stats(out["opacity"].reshape(len(cams), args.res, args.res))})
+            opacity.append({"seed": s, **({} if k is None else {"class": k, "name": name}),
+                            **opacity_stats(out["opacity"].reshape(len(cams), args.res, args.res))})
     args.outdir.mkdir(parents=True, exist_ok=True)
     tile(rows).save(args.outdir / f"{args.prefix}_samples.png")
     dataset = ImageDataset(args.data, cfg.img_resolution, mirror=False, camera_cfg=cfg.camera)
@@ -130,18 +151,19 @@ def main() -> int:
     mesh_rows, mesh_stats = [], []
     box = gridlib.parse_box(None, cfg.generator.cube_scale)
     with torch.no_grad():
-        for s in seeds[:4]:
-            w = G.mapping(z_from_seed(s, cfg.generator.z_dim), None, psi=1.0)
-            planes = G.planes(w)
+        for s, k, name in shown[:args.meshes]:
+            planes = G.planes(latent(G, s, k))
             field = gridlib.generator_field(G, planes)
             grid = surface_grid(separable_grid(G, planes, box, args.mesh_res), args.surface)
             choice = generator_level(G, planes, grid)
+            who = {} if k is None else {"class": k, "name": name}
             try:
                 mesh = extract_mesh(grid, choice.level, keep_components=1, color_field=field)
             except NoSurfaceError as e:
-                mesh_stats.append({"seed": s, "level": choice.level, "level_method": choice.method, "error": str(e)})
+                mesh_stats.append({"seed": s, **who, "level": choice.level, "level_method": choice.method,
+                                   "error": str(e)})
                 continue
-            mesh_stats.append({"seed": s, "surface": args.surface, "level": round(choice.level, 4),
+            mesh_stats.append({"seed": s, **who, "surface": args.surface, "level": round(choice.level, 4),
                                "level_method": choice.method,
                                "level_iou": None if choice.iou is None else round(choice.iou, 4),
                                "vertices": len(mesh.vertices), "faces": len(mesh.faces),

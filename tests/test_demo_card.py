@@ -81,3 +81,32 @@ def test_card_pictures_and_mesh_stats(tmp_path):
     fakes = [ov[80:, 64 * k:64 * (k + 1)].astype(int) for k in range(16)]
     assert np.abs(fakes[0] - fakes[1]).mean() > 1 and np.abs(fakes[1] - fakes[2]).mean() > 1
     assert all((f == 255).all() for f in fakes[3:])
+
+
+def test_card_of_a_class_conditional_model_shows_every_class(tmp_path):
+    from core.checkpoint import build_generator, save_checkpoint
+    from core.config import get_preset
+
+    data = tmp_path / "syn.zip"
+    make_synthetic(data, num_objects=2, views=2, res=64, seed=0)
+    cfg = get_preset("demo")
+    cfg.generator.c_dim = 3
+    ckpt = tmp_path / "cond.pt"
+    save_checkpoint(ckpt, cfg, build_generator(cfg, seed=1), meta={"class_names": ["ball", "box", "cup"]})
+    out = tmp_path / "card"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, "scripts/demo_card.py", "--ckpt", str(ckpt), "--data", str(data),
+                        "--outdir", str(out), "--seeds", "4", "--mesh-res", "32", "--res", "16", "--meshes", "2",
+                        "--no-metrics"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    printed = json.loads(r.stdout)
+    # a row per class (seed 4 each), meshes of the first two
+    assert [(o["seed"], o["class"], o["name"]) for o in printed["opacity"]] == [
+        (4, 0, "ball, seed 4"), (4, 1, "box, seed 4"), (4, 2, "cup, seed 4")]
+    assert [(m["seed"], m["class"]) for m in printed["meshes"]] == [(4, 0), (4, 1)]
+    samples = np.asarray(Image.open(out / "demo_samples.png").convert("RGB")).astype(int)
+    assert samples.shape == (3 * 16, 8 * 16, 3)
+    rows = [samples[16 * k:16 * (k + 1)] for k in range(3)]
+    assert np.abs(rows[0] - rows[1]).mean() > 1 and np.abs(rows[1] - rows[2]).mean() > 1  # the label is used
+    # overview: the real row, the gap, then a row of seeds 0-15 per class
+    assert Image.open(out / "demo_overview.png").size == (16 * 64, 64 + 16 + 3 * 64)
