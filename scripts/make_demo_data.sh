@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # The demo model's dataset: seven everyday objects from pybullet_data (zlib licence), rendered from
 # 128 cameras each, uniformly on the whole sphere, 64x64, white background (the Megascans protocol at
-# demo size). Each view is labelled with its object (class 0-6, names in dataset.json's class_names),
-# so a class-conditional model can be trained on it; an unconditional one ignores the labels only if
-# trained on a copy without them (core.train takes the labels' size as generator.c_dim). Needs only PyPI: the pybullet wheel is downloaded, not installed, and 7 meshes are
-# taken out of it.
+# demo size). Each view is labelled with its object (class 0-6, names in dataset.json's class_names):
+# the demo model is class-conditional. Needs only PyPI: the pybullet wheel is downloaded, not
+# installed, and 7 meshes are taken out of it.
 #
 #   bash scripts/make_demo_data.sh [OUT.zip]      (default data/demo_objects.zip)
 set -euo pipefail
