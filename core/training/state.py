@@ -19,6 +19,7 @@ import torch
 
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..config import ModelConfig
+from ..errors import UserError
 from . import distributed as distlib
 from .conditioning import add_class_conditioning
 
@@ -68,9 +69,10 @@ def restore_training_snapshot(path: Path, nets: dict, opts: dict, d: distlib.Dis
     data = load_checkpoint(path)
     for key in ("G", "D", "progress"):
         if key not in data:
-            from ..errors import UserError
             raise UserError(f"'{path}' is a viewer-only checkpoint (no '{key}'): it cannot resume training")
     c_dim, saved_c_dim = nets["G"].c_dim, data["config"]["generator"]["c_dim"]
+    if saved_c_dim not in (0, c_dim):
+        raise UserError(f"'{path}' has {saved_c_dim} class labels, the run {c_dim}: resume it on data with its labels")
     states = {k: data[k] for k in ("G", "D", "G_ema")}
     if saved_c_dim == 0 and c_dim > 0:  # adding class labels to an unconditional model
         init = {"G": label_init, "G_ema": label_init, "D": 0.0}
