@@ -155,6 +155,26 @@ def test_projection_conditioning_on_a_class_label():
         D(img, pp)
 
 
+def test_class_label_weighs_as_much_as_the_patch_embedding():
+    """In the projection mapping's first layer the label moves the output about as much as the
+    patch embedding beside it (a bare one-hot beside it would be ~1/sqrt(its size) of it)."""
+    torch.manual_seed(0)
+    D = PatchDiscriminator(small_cfg(), 64, c_dim=3).eval()
+    img, pp = inputs(4)
+    emb = D.patch_embed(pp)  # [4, E]
+    c = torch.eye(3)[[0, 1, 2, 0]]
+    W, _ = D.head_mapping.embed.effective()  # [cmap, 3 + E]
+    with torch.no_grad():
+        seen = {}
+        D.head_mapping.embed.register_forward_hook(lambda m, args, out: seen.update(x=args[0]))  # returns None
+        D(img, pp, c=c)
+        label_part = seen["x"][:, :3] @ W[:, :3].T
+        patch_part = seen["x"][:, 3:] @ W[:, 3:].T
+    assert torch.allclose(seen["x"][:, 3:], emb) and torch.allclose(seen["x"][:, :3] / D.label_gain, c)
+    ratio = (label_part.norm(dim=1) / patch_part.norm(dim=1)).mean().item()
+    assert 0.5 < ratio < 2, ratio
+
+
 def test_camera_conditioning_dropout_only_in_training():
     D = PatchDiscriminator(small_cfg(camera_cond=True), 64)
     img, pp = inputs(4)

@@ -178,6 +178,10 @@ class PatchDiscriminator(nn.Module):
         self.camera_enc = CameraEncoding(cfg.camera_encoding, cfg.camera_fourier_freqs) if cfg.camera_cond else None
         cond_dim = (c_dim + (self.patch_embed.dim if self.epigraf else 0)
                     + (self.camera_enc.dim if cfg.camera_cond else 0))
+        # The one-hot label enters scaled to the norm of the inputs beside it (the patch embedding, O(1)
+        # values each): as a bare one-hot beside 252 of them it would carry ~1/16 of their weight at
+        # the start and its columns would move the projection ~16x slower than theirs as they learn.
+        self.label_gain = math.sqrt(max(1, cond_dim - c_dim))
         self.cmap_dim = ch[4] if cond_dim > 0 else 0
         self.head_mapping = (CondMapping(cond_dim, self.cmap_dim, cfg.mapping_layers, cfg.mapping_lr_mult)
                              if cond_dim > 0 else None)
@@ -211,7 +215,7 @@ class PatchDiscriminator(nn.Module):
             if c is None or c.shape != (b, self.c_dim):
                 got = None if c is None else tuple(c.shape)
                 raise ValueError(f"D expects a label c [{b}, {self.c_dim}], got {got}")
-            parts.append(c.float())
+            parts.append(c.float() * self.label_gain)
         if emb is not None:
             parts.append(emb)
         if self.camera_enc is not None:
