@@ -8,8 +8,9 @@ Writes PREFIX_samples.png (a row per seed, or for a class-conditional model per 
 spread evenly through the dataset, then seeds 0..N-1 from one view, or a row of seeds per class:
 how the model covers the data), PREFIX_mesh.png (the extracted mesh of each of the first --meshes
 rows, rasterised from 4 views with its vertex colours) and prints the numbers as JSON (also
-PREFIX_card.json) to paste into the card: KID/FID, per sample seed how solid its renders are
-(opacity_stats), per mesh seed the mesh's size, level and shape figures.
+PREFIX_card.json) to paste into the card: KID/FID, on a dataset with class labels the object each
+sample's nearest real image shows (core/metrics/nearest.py), per sample seed how solid its renders
+are (opacity_stats), per mesh seed the mesh's size, level and shape figures.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from core.geometry.level import generator_level
 from core.geometry.mesh import NoSurfaceError, extract_mesh
 from core.geometry.visibility import SURFACES, surface_grid
 from core.metrics.evaluate import compute_metrics
+from core.metrics.nearest import nearest_class_report
 from core.runtime import class_label, parse_seeds, z_from_seed
 
 
@@ -181,6 +183,8 @@ def main() -> int:
     card = {"ckpt": args.ckpt, "digest": load_checkpoint(info["source"])["digest"],
             "config": info["config"], "meta": info.get("meta", {}), "metrics": metrics,
             "metrics_seconds": round(time.time() - t, 1), "opacity": opacity, "meshes": mesh_stats}
+    if dataset.label_dim > 0:  # which object each sample is nearest to (core/metrics/nearest.py)
+        card["nearest"] = nearest_class_report(G, dataset, args.num_gen, "cpu", progress=False)
     (args.outdir / f"{args.prefix}_card.json").write_text(json.dumps(card, indent=2) + "\n")
     print(json.dumps(card, indent=2))
     return 0

@@ -134,8 +134,10 @@ def _label_of(dataset: Any, i: int) -> torch.Tensor:
 
 @torch.no_grad()
 def generated_features(G: torch.nn.Module, n: int, resolution: int, net: FeatureNet, dataset: Any = None,
-                       batch: int = 16, psi: float = 1.0, seed: int = 0, progress: bool = True) -> np.ndarray:
-    """Features [n, 2048] of n images rendered by G (deterministic sampling) at `resolution`."""
+                       batch: int = 16, psi: float = 1.0, seed: int = 0, progress: bool = True,
+                       with_labels: bool = False) -> np.ndarray | tuple[np.ndarray, torch.Tensor | None]:
+    """Features [n, 2048] of n images rendered by G (deterministic sampling) at `resolution`;
+    with_labels: also the class labels [n, c_dim] they were generated with (None if unconditional)."""
     cfg = G.cfg
     device = next(G.parameters()).device
     gen = torch.Generator().manual_seed(seed)
@@ -159,7 +161,8 @@ def generated_features(G: torch.nn.Module, n: int, resolution: int, net: Feature
         out.append(net(images_to_uint8(img)).cpu().numpy().astype(np.float32))
         bar.update(img.shape[0])
     bar.close()
-    return np.concatenate(out)
+    feats = np.concatenate(out)
+    return (feats, labels) if with_labels else feats
 
 
 def compute_metrics(G: torch.nn.Module, dataset: Any, metrics: str | list[str], device: str | torch.device,

@@ -1,0 +1,78 @@
+"""Which object of the data each generated image looks like: its nearest real image's class.
+
+For a dataset with class labels (one class per object, as `core.dataset_tool render
+--class-labels` writes), every generated image is given the class of its nearest real image in
+Inception feature space (cosine similarity, over all real images). That reads two things off a
+model:
+
+- `class_agreement` (class-conditional models): how often the nearest real image is of the class
+  the image was generated for, i.e. how often a sample is recognisably its object.
+- `nearest_class_share`: the share of generated images nearest to each class (how a model covers
+  the objects; for an unconditional one the only per-class figure).
+
+The same rule applied to each real image against all the others (`real_agreement`, leave one out)
+says how well the features tell the objects apart at all: the ceiling for `class_agreement`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from .evaluate import FeatureNet, generated_features, real_features
+from .features import load_inception
+
+
+def _unit(x: np.ndarray) -> torch.Tensor:
+    t = torch.from_numpy(np.asarray(x, dtype=np.float32))
+    return t / t.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+def nearest_labels(query: np.ndarray, reference: np.ndarray, labels: np.ndarray,
+                   exclude_self: bool = False) -> np.ndarray:
+    """For each query feature [Q, F], the label of its most cosine-similar reference [R, F] ([R] labels).
+    exclude_self: the query set is the reference set, and each row may not pick itself."""
+    q, r = _unit(query), _unit(reference)
+    out = np.empty(len(q), dtype=np.int64)
+    for i in range(0, len(q), 1024):
+        sim = q[i:i + 1024] @ r.T  # [b, R]
+        if exclude_self:
+            rows = torch.arange(sim.shape[0])
+            sim[rows, rows + i] = -2.0
+        out[i:i + 1024] = np.asarray(labels)[sim.argmax(dim=1).numpy()]
+    return out
+
+
+@torch.no_grad()
+def nearest_class_report(G: torch.nn.Module, dataset: Any, num_gen: int, device: str | torch.device,
+                         batch: int = 16, cache_dir=None, progress: bool = True, *, seed: int = 0,
+                         feature_net: FeatureNet | None = None) -> dict[str, Any]:
+    """The nearest-real-image class figures of G (G_ema, eval mode, on `device`) on a labelled dataset."""
+    if dataset.label_dim == 0:
+        raise UserError("the nearest-class figures need a dataset with class labels (dataset.json 'labels')")
+    net = feature_net if feature_net is not None else load_inception(device)
+    n_real = len(dataset)
+    real = real_features(dataset, n_real, net, batch, cache_dir, seed, progress)
+    order = np.random.RandomState(seed).permutation(n_real)  # real_features' order
+    real_labels = np.array([int(torch.as_tensor(dataset[int(i)]["label"]).argmax()) for i in order])
+    fake, fake_labels = generated_features(G, num_gen, dataset.resolution, net, dataset, batch, 1.0, seed, progress,
+                                           with_labels=True)
+    nearest = nearest_labels(fake, real, real_labels)
+    k = dataset.label_dim
+    names = list(getattr(dataset, "class_names", None) or [str(c) for c in range(k)])
+    report: dict[str, Any] = {
+        "num_gen": int(num_gen), "num_real": int(n_real),
+        "real_agreement": round(float((nearest_labels(real, real, real_labels, exclude_self=True)
+                                       == real_labels).mean()), 4),
+        "nearest_class_share": {names[c]: round(float((nearest == c).mean()), 4) for c in range(k)},
+    }
+    if fake_labels is not None:
+        wanted = fake_labels.argmax(dim=1).numpy()
+        report["class_agreement"] = round(float((nearest == wanted).mean()), 4)
+        report["class_agreement_per_class"] = {
+            names[c]: round(float((nearest[wanted == c] == c).mean()), 4) if (wanted == c).any() else None
+            for c in range(k)}
+    return report
