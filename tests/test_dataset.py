@@ -86,6 +86,7 @@ def test_epigraf_form_folder_and_zip_are_equivalent(tmp_path):
         assert torch.allclose(x["cam2world"], ref.cam2world[0], atol=1e-6)
         assert torch.allclose(x["intrinsics"], ref.intrinsics[0])
         assert x["label"].tolist() == [float(j == i % 3) for j in range(3)]
+        assert torch.equal(a.get_label(i), x["label"])
     assert b.camera_table().shape == (5, 2) and b.camera_table().dtype == torch.float32
     assert a.class_names is None
 
@@ -151,6 +152,12 @@ def test_mirror_items_and_table(tmp_path):
         assert torch.allclose(table[i + 5], m["angles"]) and torch.allclose(table[i], a["angles"])
         ref = camlib.from_angles(-YAWS[i], PITCHES[i], 1.0, 30.0)  # look-at: mirror == yaw -> -yaw
         assert torch.allclose(m["cam2world"], ref.cam2world[0], atol=1e-6)
+    labels = {f"imgs/img{i}.png": i % 2 for i in range(5)}
+    labelled = ImageDataset(str(make_folder(tmp_path / "l", extra={"labels": labels})), mirror=True)
+    for i in list(range(10)) + [-1]:  # the mirrored copies keep their image's label, without decoding it
+        assert torch.equal(labelled.get_label(i), labelled[i]["label"]) and labelled.get_label(i).shape == (2,)
+    with pytest.raises(IndexError):
+        labelled.get_label(10)
 
 
 def test_mirror_projection_oracle():

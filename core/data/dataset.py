@@ -397,6 +397,12 @@ class ImageDataset(torch.utils.data.Dataset):
         return {"image": img.contiguous(), "cam2world": c2w.clone(), "intrinsics": k.clone(),
                 "angles": ang.clone(), "label": self._labels[idx].clone()}
 
+    def get_label(self, i: int) -> torch.Tensor:
+        """The label [label_dim] of item i (as __getitem__ gives it), without decoding the image."""
+        if not -len(self) <= i < len(self):
+            raise IndexError(i)
+        return self._labels[(i % len(self)) % self.num_images].clone()
+
     def camera_table(self) -> torch.Tensor:
         """[len(ds), 2] (yaw, pitch) float32, the mirrored copies (yaw negated) after the originals."""
         a = self._angles

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
-from .evaluate import FeatureNet, generated_features, real_features
+from .evaluate import FeatureNet, _label_of, generated_features, real_features
 from .features import load_inception
 
 
@@ -57,7 +57,7 @@ def nearest_class_report(G: torch.nn.Module, dataset: Any, num_gen: int, device:
     n_real = len(dataset)
     real = real_features(dataset, n_real, net, batch, cache_dir, seed, progress)
     order = np.random.RandomState(seed).permutation(n_real)  # real_features' order
-    real_labels = np.array([int(torch.as_tensor(dataset[int(i)]["label"]).argmax()) for i in order])
+    real_labels = np.array([int(_label_of(dataset, int(i)).argmax()) for i in order])
     fake, fake_labels = generated_features(G, num_gen, dataset.resolution, net, dataset, batch, 1.0, seed, progress,
                                            with_labels=True)
     nearest = nearest_labels(fake, real, real_labels)
