@@ -63,5 +63,6 @@ def add_class_conditioning(old: dict[str, torch.Tensor], fresh: dict[str, torch.
         new = label_init * (target[:, :added] if side == "start" else target[:, -added:]).to(src.dtype)
         out[name] = torch.cat([new, kept] if side == "start" else [kept, new], dim=1)
     if unused:
-        raise ValueError(f"{what}: the checkpoint has weights the conditional network lacks, e.g. '{sorted(unused)[0]}'")
+        raise ValueError(f"{what}: the checkpoint has weights the conditional network lacks, "
+                         f"e.g. '{sorted(unused)[0]}'")
     return out
