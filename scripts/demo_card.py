@@ -37,8 +37,10 @@ from core.geometry.fastgrid import separable_grid
 from core.geometry.level import generator_level
 from core.geometry.mesh import NoSurfaceError, extract_mesh
 from core.geometry.visibility import SURFACES, surface_grid
-from core.metrics.evaluate import compute_metrics
-from core.metrics.nearest import nearest_class_report
+from core.metrics.evaluate import generated_features, real_features
+from core.metrics.features import load_inception
+from core.metrics.fid_kid import fid_from_features, kid_from_features
+from core.metrics.nearest import class_figures, class_names, real_labels
 from core.runtime import class_label, parse_seeds, z_from_seed
 
 
@@ -178,13 +180,19 @@ def main() -> int:
     if args.no_metrics:
         print(json.dumps({"opacity": opacity, "meshes": mesh_stats}, indent=2))
         return 0
-    t = time.time()
-    metrics = compute_metrics(G, dataset, [f"kid{args.num_gen}", f"fid{args.num_gen}"], "cpu", progress=False)
+    # One set of features serves KID, FID (as core.metrics computes them: kidN/fidN with N generated
+    # images against the first N real ones) and, on labelled data, the nearest-class figures
+    # (against every real image).
+    t, n = time.time(), args.num_gen
+    net = load_inception("cpu")
+    real = real_features(dataset, len(dataset), net, progress=False)
+    fake, labels = generated_features(G, n, dataset.resolution, net, dataset, progress=False, with_labels=True)
+    metrics = {f"kid{n}": kid_from_features(fake, real[:n]), f"fid{n}": fid_from_features(fake, real[:n])}
     card = {"ckpt": args.ckpt, "digest": load_checkpoint(info["source"])["digest"],
             "config": info["config"], "meta": info.get("meta", {}), "metrics": metrics,
             "metrics_seconds": round(time.time() - t, 1), "opacity": opacity, "meshes": mesh_stats}
     if dataset.label_dim > 0:  # which object each sample is nearest to (core/metrics/nearest.py)
-        card["nearest"] = nearest_class_report(G, dataset, args.num_gen, "cpu", progress=False)
+        card["nearest"] = class_figures(real, real_labels(dataset, len(dataset)), fake, labels, class_names(dataset))
     (args.outdir / f"{args.prefix}_card.json").write_text(json.dumps(card, indent=2) + "\n")
     print(json.dumps(card, indent=2))
     return 0

@@ -46,27 +46,21 @@ def nearest_labels(query: np.ndarray, reference: np.ndarray, labels: np.ndarray,
     return out
 
 
-@torch.no_grad()
-def nearest_class_report(G: torch.nn.Module, dataset: Any, num_gen: int, device: str | torch.device,
-                         batch: int = 16, cache_dir=None, progress: bool = True, *, seed: int = 0,
-                         feature_net: FeatureNet | None = None) -> dict[str, Any]:
-    """The nearest-real-image class figures of G (G_ema, eval mode, on `device`) on a labelled dataset."""
-    if dataset.label_dim == 0:
-        raise UserError("the nearest-class figures need a dataset with class labels (dataset.json 'labels')")
-    net = feature_net if feature_net is not None else load_inception(device)
-    n_real = len(dataset)
-    real = real_features(dataset, n_real, net, batch, cache_dir, seed, progress)
-    order = np.random.RandomState(seed).permutation(n_real)  # real_features' order
-    real_labels = np.array([int(_label_of(dataset, int(i)).argmax()) for i in order])
-    fake, fake_labels = generated_features(G, num_gen, dataset.resolution, net, dataset, batch, 1.0, seed, progress,
-                                           with_labels=True)
-    nearest = nearest_labels(fake, real, real_labels)
-    k = dataset.label_dim
-    names = list(getattr(dataset, "class_names", None) or [str(c) for c in range(k)])
+def real_labels(dataset: Any, n: int, seed: int = 0) -> np.ndarray:
+    """Class indices [n] of the real images whose features `real_features(dataset, n, seed=seed)` gives."""
+    order = np.random.RandomState(seed).permutation(len(dataset))[:n]  # real_features' order
+    return np.array([int(_label_of(dataset, int(i)).argmax()) for i in order])
+
+
+def class_figures(real: np.ndarray, real_cls: np.ndarray, fake: np.ndarray, fake_labels: torch.Tensor | None,
+                  names: list[str]) -> dict[str, Any]:
+    """The figures from features: real [R, F] with classes [R], fake [N, F] with the one-hot labels
+    [N, K] they were generated with (None: an unconditional model); `names` of the K classes."""
+    nearest = nearest_labels(fake, real, real_cls)
+    k = len(names)
     report: dict[str, Any] = {
-        "num_gen": int(num_gen), "num_real": int(n_real),
-        "real_agreement": round(float((nearest_labels(real, real, real_labels, exclude_self=True)
-                                       == real_labels).mean()), 4),
+        "num_gen": len(fake), "num_real": len(real),
+        "real_agreement": round(float((nearest_labels(real, real, real_cls, exclude_self=True) == real_cls).mean()), 4),
         "nearest_class_share": {names[c]: round(float((nearest == c).mean()), 4) for c in range(k)},
     }
     if fake_labels is not None:
@@ -76,3 +70,23 @@ def nearest_class_report(G: torch.nn.Module, dataset: Any, num_gen: int, device:
             names[c]: round(float((nearest[wanted == c] == c).mean()), 4) if (wanted == c).any() else None
             for c in range(k)}
     return report
+
+
+def class_names(dataset: Any) -> list[str]:
+    """The dataset's class names, else the class indices as text."""
+    return list(getattr(dataset, "class_names", None) or [str(c) for c in range(dataset.label_dim)])
+
+
+@torch.no_grad()
+def nearest_class_report(G: torch.nn.Module, dataset: Any, num_gen: int, device: str | torch.device,
+                         batch: int = 16, cache_dir=None, progress: bool = True, *, seed: int = 0,
+                         feature_net: FeatureNet | None = None) -> dict[str, Any]:
+    """The nearest-real-image class figures of G (G_ema, eval mode, on `device`) on a labelled dataset,
+    against all of its real images."""
+    if dataset.label_dim == 0:
+        raise UserError("the nearest-class figures need a dataset with class labels (dataset.json 'labels')")
+    net = feature_net if feature_net is not None else load_inception(device)
+    real = real_features(dataset, len(dataset), net, batch, cache_dir, seed, progress)
+    fake, fake_labels = generated_features(G, num_gen, dataset.resolution, net, dataset, batch, 1.0, seed, progress,
+                                           with_labels=True)
+    return class_figures(real, real_labels(dataset, len(dataset), seed), fake, fake_labels, class_names(dataset))
