@@ -186,6 +186,20 @@ def default_radius(fov_deg: float) -> float:
     return DEMO_HALF_FOV_SIN / math.sin(math.radians(fov_deg) / 2)
 
 
+def _class_names(arg: str | None, paths: list) -> list[str] | None:
+    """--class-names 'a,b,c' -> one name per mesh (in the sorted order the meshes are rendered in)."""
+    if arg is None:
+        return None
+    names = [n.strip() for n in arg.split(",")]
+    if len(names) != len(paths):
+        listed = ", ".join(p.stem for p in paths[:12]) + (", ..." if len(paths) > 12 else "")
+        raise UserError(f"--class-names gives {len(names)} name(s) for {len(paths)} mesh(es); "
+                        f"give one per mesh, in this order: {listed}")
+    if not all(names) or len(set(names)) != len(names):
+        raise UserError(f"--class-names must be distinct and non-empty, got {arg!r}")
+    return names
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     from .data import mesh_render as mr
 
@@ -204,11 +218,13 @@ def cmd_render(args: argparse.Namespace) -> int:
         paths = paths[:args.max_objects]
     if not paths:
         raise UserError(f"no meshes ({', '.join(MESH_EXTS)}) under {args.meshes}")
+    names = _class_names(args.class_names, paths)
     renderer = mr.MeshRenderer(args.res, supersample=args.supersample)
     cam_cfg = get_preset("demo").camera  # whole sphere, uniform
     gen = torch.Generator().manual_seed(args.seed)
     meta: dict = {"camera_angles": {}, "objects": {}}
-    if args.class_labels:  # one class per object, in the order written; the names for the viewer
+    labelled = args.class_labels or names is not None
+    if labelled:  # one class per object, in the order written; the names for the viewer
         meta["labels"], meta["class_names"] = {}, []
     skipped: list[str] = []
     tmp = out.with_name(out.name + ".part")
@@ -225,13 +241,13 @@ def cmd_render(args: argparse.Namespace) -> int:
             folder = f"{k:05d}_{path.stem}"
             label = len(meta["objects"])  # skipped meshes leave no gap in the classes
             meta["objects"][folder] = {"mesh": str(path), **norm}
-            if args.class_labels:
-                meta["class_names"].append(path.stem)
+            if labelled:
+                meta["class_names"].append(names[k] if names else path.stem)
             for v in range(args.views):
                 name = f"{folder}/view{v:03d}.png"
                 zf.writestr(name, png_bytes(imgs[v]))
                 meta["camera_angles"][name] = [float(angles[v, 0]), float(angles[v, 1]), 0.0]
-                if args.class_labels:
+                if labelled:
                     meta["labels"][name] = label
         if not meta["camera_angles"]:
             tmp.unlink(missing_ok=True)
@@ -302,6 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=0, help="random seed for the cameras (default 0)")
     r.add_argument("--class-labels", action="store_true",
                    help="label each view with its object's index (a class-conditional dataset; names in class_names)")
+    r.add_argument("--class-names", default=None, metavar="A,B,...",
+                   help="class names, one per mesh in sorted path order (implies --class-labels; "
+                        "default: the mesh files' names)")
     r.set_defaults(fn=cmd_render)
     return p
 

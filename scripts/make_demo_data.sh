@@ -28,4 +28,5 @@ cp "$pd"/objects/{mug.obj,mug.urdf} "$m/"
 cp "$pd"/lego/{lego.obj,lego.urdf} "$m/lego/"
 cp "$pd"/torus/{torus_textured.obj,torus_textured.mtl} "$m/torus/"
 
-python -m core.dataset_tool render --meshes "$m" --out "$out" --views 128 --res 64 --fov 30 --seed 0 --class-labels
+python -m core.dataset_tool render --meshes "$m" --out "$out" --views 128 --res 64 --fov 30 --seed 0 \
+    --class-names bunny,duck,lego,mug,soccer_ball,teddy,torus

@@ -241,6 +241,14 @@ def test_render_class_labels_one_class_per_object(tmp_path):
         assert pngs == sorted(n for n in zl.namelist() if n.endswith(".png")) and len(pngs) == 6
         assert all(zp.read(n) == zl.read(n) for n in pngs)
     assert _json(plain)["camera_angles"] == meta["camera_angles"]
+    # names of one's own, one per mesh in sorted order: the skipped mesh's goes with it
+    named = tmp_path / "named.zip"
+    assert main(["render", "--out", str(named), *args, "--class-names", "junk, ball,box"]) == 0
+    assert _json(named)["class_names"] == ["ball", "box"] and _json(named)["labels"] == meta["labels"]
+    for bad in ["ball,box", "a,b,b", "a,,c"]:
+        with pytest.raises(UserError, match="--class-names"):
+            main(["render", "--out", str(tmp_path / "bad.zip"), *args, "--class-names", bad])
+    assert not (tmp_path / "bad.zip").exists()
     ds = ImageDataset(str(labelled), camera_cfg=get_preset("demo").camera)
     assert ds.label_dim == 2
     for i in range(len(ds)):  # the one-hot label names the object the image shows (green ball, red box)

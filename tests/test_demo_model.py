@@ -16,7 +16,7 @@ CARD = BUNDLED_DEMO.with_name("demo_card.json")
 MODEL_CARD = BUNDLED_DEMO.with_name("demo.md")
 # the data's objects with a hole (the mug's handle, the torus): their meshes may have genus 1 and
 # are not solid (the mug is open at the top); the others are genus-0 solids
-HOLED = {"mug", "torus_textured"}
+HOLED = {"mug", "torus", "torus_textured"}  # torus_textured: data made before --class-names
 
 
 def subjects(G, info) -> list[tuple[int, torch.Tensor | None, str]]:
