@@ -163,6 +163,13 @@ class TrainConfig:
         "zeros, and what density the remaining features make shows as flat-edged patches where the cube's "
         "faces cut the view. Only for data whose objects fit inside the cube.")
     outside_density_points: int = doc(1024, "Ray points per sample for the outside-density penalty (a square grid of rays).")
+    recon_weight: float = doc(
+        0.0,
+        "Weight of an L1 reconstruction term for G (0 = off, the GAN alone, as in the reference): each fake is "
+        "rendered with a real image's label and camera, and its patch is compared with that image's patch. "
+        "Only for data in which a label (or, without labels, the whole dataset) is one object seen from many "
+        "cameras, such as the demo set: it pulls G(z, c) to that object for every z, so z stops mattering. "
+        "Needs mirror off (a mirrored view shows the mirror image of the object).")
     label_init: float = doc(
         1.0,
         "When class labels are added to an unconditional model (--resume with --generator.c_dim): the initial "

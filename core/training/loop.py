@@ -75,9 +75,10 @@ def _to_batch(data: dict, cfg: ModelConfig, dataset: ImageDataset, device, kimg:
     b = real.shape[0]
     real_cams = camlib.from_matrices(data["cam2world"].to(device), data["intrinsics"].to(device), cfg.camera)
     real_c = data["label"].to(device) if dataset.label_dim > 0 else None
-    perm = torch.randperm(b, device=device)
+    # with the reconstruction term each fake takes its own real's label and camera (recon_weight)
+    perm = torch.arange(b, device=device) if cfg.train.recon_weight > 0 else torch.randperm(b, device=device)
     gen_c = real_c[perm] if real_c is not None else None  # labels follow the data distribution
-    if cfg.train.camera_source == "dataset":
+    if cfg.train.camera_source == "dataset" or cfg.train.recon_weight > 0:
         gen_cams = real_cams[perm]
     else:
         gen_cams = camlib.sample_cameras(cfg.camera, b, device=device)
@@ -125,6 +126,9 @@ def train(cfg: ModelConfig, data_path: str, run_dir: Path, resume: Path | None, 
     if t.batch % d.world or t.batch // d.world < 1:
         raise UserError(f"--batch {t.batch} must be a positive multiple of the process count {d.world}")
     batch_local = t.batch // d.world
+    if t.recon_weight > 0 and t.mirror:
+        raise UserError("train.recon_weight needs --train.mirror false: a mirrored view shows the mirror image "
+                        "of the object, which the reconstruction term would blend with the object")
     dataset = ImageDataset(data_path, cfg.img_resolution, mirror=t.mirror, camera_cfg=cfg.camera)
     if dataset.label_dim != cfg.generator.c_dim:
         hint = (f"; to add them to this unconditional model pass --generator.c_dim {dataset.label_dim} with --resume"

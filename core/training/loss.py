@@ -145,6 +145,10 @@ class EpiGRAFLoss:
                 outside = outside_density_penalty(self.G, planes, b.gen_cams, t.outside_density_points)
                 loss = loss + t.outside_density_weight * outside
                 stats["outside_density"] = outside.item()
+            if t.recon_weight > 0:  # the fakes have the reals' labels and cameras (loop._to_batch)
+                recon = (fake - self.real_patches(b)).abs().mean()
+                loss = loss + t.recon_weight * recon
+                stats["recon_l1"] = recon.item()
             loss.mul(gain).backward()
             stats["D_fake"] = logits.mean().item()
         elif phase == "Dmain":
