@@ -66,7 +66,7 @@ def format_eta(seconds: float) -> str:
 def progress_line(tick: int, kimg: float, total_kimg: float, sec_per_kimg: float, means: dict[str, float]) -> str:
     eta = format_eta((total_kimg - kimg) * sec_per_kimg)
     parts = [f"tick {tick:<4d}", f"kimg {kimg:8.2f}/{total_kimg:g}", f"sec/kimg {sec_per_kimg:7.2f}", f"ETA {eta}"]
-    for key in ("loss_G", "loss_D", "r1_penalty", "augment_p", "D_real_sign"):
+    for key in ("loss_G", "loss_D", "r1_penalty", "augment_p", "D_real_sign", "recon_l1"):
         if key in means:
             parts.append(f"{key} {means[key]:.3f}")
     return "  ".join(parts)
