@@ -2,7 +2,9 @@
 
 A `LatentSpec` names the latent shown: one seed, or a position along two or more keyframes
 (seeds or saved w latents) blended by lerp in W or slerp in Z (core.latents does the math), plus
-truncation psi, class label and the conditioning pose. It is hashable, so renders cache tri-planes
+truncation psi, class label and the conditioning pose. A seed keyframe of a class-conditional model
+may carry its own class: interpolating between keyframes of two classes morphs one object into the
+other (lerp-w blends the two classes' w; slerp-z blends z and, linearly, the one-hot labels). It is hashable, so renders cache tri-planes
 per spec. Saved latents are .npy files holding w as [1, w_dim] float32.
 """
 
@@ -26,13 +28,17 @@ INTERP_MODES = ("lerp-w", "slerp-z")
 
 @dataclass(frozen=True)
 class Keyframe:
-    """A seed (`seed`) or a saved w latent (`path`, read from a .npy file)."""
+    """A seed (`seed`) or a saved w latent (`path`, read from a .npy file); a seed keyframe's own
+    class (`class_idx`; None: the spec's class)."""
 
     seed: int | None = None
     path: str | None = None
+    class_idx: int | None = None
 
     def label(self) -> str:
-        return f"seed {self.seed}" if self.path is None else f"w {Path(self.path).name}"
+        if self.path is not None:
+            return f"w {Path(self.path).name}"
+        return f"seed {self.seed}" + ("" if self.class_idx is None else f", class {self.class_idx}")
 
 
 @dataclass(frozen=True)
@@ -94,8 +100,10 @@ class LatentResolver:
         self.device = torch.device(device)
         self._files: dict[str, tuple[int | None, torch.Tensor]] = {}  # path -> (mtime, w)
 
-    def _c(self, spec: LatentSpec) -> torch.Tensor | None:
-        return class_label(self.G.cfg.generator.c_dim, spec.class_idx, device=self.device)
+    def _c(self, spec: LatentSpec, key: Keyframe | None = None) -> torch.Tensor | None:
+        """The one-hot label of a keyframe: its own class, else the spec's."""
+        k = key.class_idx if key is not None and key.class_idx is not None else spec.class_idx
+        return class_label(self.G.cfg.generator.c_dim, k, device=self.device)
 
     def _pose(self, spec: LatentSpec) -> torch.Tensor | None:
         return None if spec.pose is None else torch.tensor([spec.pose], dtype=torch.float32, device=self.device)
@@ -116,7 +124,7 @@ class LatentResolver:
             if self._files.get(key.path, (None, None))[0] != stamp or stamp is None:
                 self._files[key.path] = (stamp, load_w(key.path, self.G.cfg.generator.w_dim).to(self.device))
             return self._files[key.path][1]
-        return self.G.mapping(self.z(key), self._c(spec), psi=spec.psi, pose=self._pose(spec))
+        return self.G.mapping(self.z(key), self._c(spec, key), psi=spec.psi, pose=self._pose(spec))
 
     @torch.no_grad()
     def resolve(self, spec: LatentSpec) -> torch.Tensor:
@@ -133,4 +141,7 @@ class LatentResolver:
             raise UserError(f"unknown interpolation mode '{spec.mode}' ({', '.join(INTERP_MODES)})")
         zs = [self.z(k) for k in spec.keyframes]
         z = along_keyframes(zs, spec.t, "slerp", loop=spec.loop)
-        return self.G.mapping(z, self._c(spec), psi=spec.psi, pose=self._pose(spec))
+        c = None
+        if self.G.cfg.generator.c_dim > 0:  # the keyframes' labels, blended linearly
+            c = along_keyframes([self._c(spec, k) for k in spec.keyframes], spec.t, "lerp", loop=spec.loop)
+        return self.G.mapping(z, c, psi=spec.psi, pose=self._pose(spec))

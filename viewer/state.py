@@ -60,13 +60,16 @@ class LatentState:
     latent_file: str = "latent.npy"
     grid_base: int = 0  # first seed of the seed grid
 
-    def keyframe_objects(self) -> tuple[Keyframe, ...]:
+    def keyframe_objects(self, c_dim: int = 0) -> tuple[Keyframe, ...]:
+        """The keyframes; a seed keyframe's "class" counts for a model with c_dim > 0 classes."""
         out = []
         for k in self.keyframes:
             if k.get("path"):
                 out.append(Keyframe(path=str(k["path"])))
             else:
-                out.append(Keyframe(seed=int(k.get("seed", 0))))
+                cls = k.get("class")
+                cls = min(max(int(cls), 0), c_dim - 1) if c_dim > 0 and isinstance(cls, int) else None
+                out.append(Keyframe(seed=int(k.get("seed", 0)), class_idx=cls))
         return tuple(out)
 
     def spec(self, c_dim: int = 0, pose_cond: bool = False, camera_pose: tuple[float, float] | None = None
@@ -79,7 +82,7 @@ class LatentState:
         elif pose_cond and self.pose_mode == "custom":
             pose = (float(self.pose[0]), float(self.pose[1]))
         if self.interp and len(self.keyframes) >= 2:
-            keys = self.keyframe_objects()
+            keys = self.keyframe_objects(c_dim)
             return LatentSpec(keys, float(self.t), self.mode, self.loop, float(self.psi), class_idx, pose)
         key = Keyframe(path=self.w_path) if self.w_path else Keyframe(seed=int(self.seed))
         return LatentSpec((key,), 0.0, self.mode, False, float(self.psi), class_idx, pose)

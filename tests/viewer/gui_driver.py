@@ -2,7 +2,7 @@
 
 Run by test_viewer_gui.py in a subprocess under Xvfb (a crash there cannot take pytest down):
 
-    python tests/viewer/gui_driver.py OUT_DIR TINY_CKPT
+    python tests/viewer/gui_driver.py OUT_DIR TINY_CKPT [CONDITIONAL_TINY_CKPT]
 
 The test function clicks, drags and types like a user; everything checkable is written to
 OUT_DIR/results.json (plus the exported screenshot and the blended w as .npy) for the pytest side
@@ -29,7 +29,7 @@ from viewer.state import ViewerState
 from tests.viewer.gui_harness import Harness
 
 
-def main(out_dir: Path, tiny_ckpt: str) -> int:
+def main(out_dir: Path, tiny_ckpt: str, cond_ckpt: str | None = None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     state = ViewerState()
     state.model.spec = "random:demo"
@@ -129,8 +129,33 @@ def main(out_dir: Path, tiny_ckpt: str) -> int:
             results["depth_display"] = gl_check
             testing.capture(ctx, str(out_dir / "window.png"))
             results["stats"] = vars(app.worker.stats)
+            if cond_ckpt:
+                _class_keyframe_steps(ctx)
         except Exception:
             results["exception"] = traceback.format_exc()
+
+    def _class_keyframe_steps(ctx: imgui.test_engine.TestContext) -> None:
+        """7. a class-conditional checkpoint: each keyframe its own class (the keyframes are still
+        seeds 2 and 5 from step 4), halfway between them."""
+        ctx.window_focus("//Model")
+        ctx.yield_(2)
+        ctx.item_input_value("//Model/##open_path", cond_ckpt)
+        ctx.item_click("//Model/Open")
+        ok = wait(ctx, lambda: app.model is not None and app.model.spec == cond_ckpt and full_frame_of_current(),
+                  "conditional checkpoint frame")
+        ctx.window_focus("//Latent")
+        ctx.yield_(2)
+        ctx.item_input_value("//Latent/**/##class0", 2)
+        ctx.item_input_value("//Latent/**/##class1", 0)
+        ctx.item_input_value("//Latent/position", 0.5)
+        ok = ok and wait(ctx, lambda: full_frame_of_current()
+                         and [k.class_idx for k in app.result.request.latent.keyframes] == [2, 0]
+                         and abs(app.result.request.latent.t - 0.5) < 1e-6, "class keyframes frame")
+        spec = app.result.request.latent
+        np.save(out_dir / "w_classes.npy", app.result.w.numpy())
+        testing.capture(ctx, str(out_dir / "window_classes.png"))
+        results["classes"] = {"ok": ok, "seeds": [k.seed for k in spec.keyframes], "t": spec.t, "mode": spec.mode,
+                              "classes": [k.class_idx for k in spec.keyframes], "psi": spec.psi}
 
     def _file_dialog_steps(ctx: imgui.test_engine.TestContext) -> None:
         """2b. the "Open checkpoint" dialog: Ctrl+O, enter a run folder, Up, open it; Browse..., a
@@ -174,4 +199,4 @@ def main(out_dir: Path, tiny_ckpt: str) -> int:
     return h.run(scenario, slow_clicks=2.0)  # slow clicks: a loaded CPU draws frames slowly
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1]), sys.argv[2]))
+    sys.exit(main(Path(sys.argv[1]), sys.argv[2], *sys.argv[3:4]))

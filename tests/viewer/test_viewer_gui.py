@@ -38,7 +38,12 @@ def run(tmp_path_factory):
     save_checkpoint(tmp / "run" / "network-snapshot-000004.pt", cfg, build_generator(cfg, seed=4))
     (tmp / "broken.pt").write_bytes(b"not a checkpoint")
     (tmp / "notes.txt").write_text("hidden by the dialog's filter")
-    results, _ = run_gui_driver(DRIVER, [str(ckpt)], tmp, tmp / "out", timeout=240)
+    cond = tmp_path_factory.mktemp("cond") / "cond.pt"  # class-conditional, for the keyframes' own classes
+    # (in a folder of its own: the file dialog's listing of tmp is checked below)
+    cfg.generator.c_dim = 3
+    save_checkpoint(cond, cfg, build_generator(cfg, seed=5), meta={"class_names": ["ball", "box", "cup"]})
+    results, _ = run_gui_driver(DRIVER, [str(ckpt), str(cond)], tmp, tmp / "out", timeout=240)
+    results["cond_ckpt"] = str(cond)
     assert not (tmp / "config" / "session.json").exists()  # the driver runs without a session
     return results, tmp / "out", ckpt
 
@@ -68,6 +73,16 @@ def test_gui_interpolation_slider_sets_the_blend(run):
     w2, w5 = (G.mapping(z_from_seed(s, 16), psi=i["psi"]) for s in (2, 5))
     expected = w2 + i["t"] * (w5 - w2)
     assert np.allclose(np.load(out / "w_interp.npy"), expected.numpy(), atol=1e-6)
+
+
+def test_gui_keyframes_of_a_conditional_model_have_their_own_class(run):
+    results, out, _ = run
+    c = results["classes"]
+    assert c["ok"] and c["seeds"] == [2, 5] and c["classes"] == [2, 0] and c["mode"] == "lerp-w"
+    G, _ = load_generator(results["cond_ckpt"])
+    onehot = torch.eye(3)
+    w2, w5 = (G.mapping(z_from_seed(s, 16), onehot[k][None], psi=c["psi"]) for s, k in ((2, 2), (5, 0)))
+    assert np.allclose(np.load(out / "w_classes.npy"), ((w2 + w5) / 2).numpy(), atol=1e-6)
 
 
 def test_gui_screenshot_matches_core_render(run):

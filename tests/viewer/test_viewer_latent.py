@@ -5,9 +5,11 @@ import math
 import numpy as np
 import pytest
 import torch
-from viewer_testlib import tiny_model
+from viewer_testlib import tiny_cfg, tiny_model
 
+from core.checkpoint import build_generator
 from core.errors import UserError
+from core.latents import along_keyframes
 from core.runtime import z_from_seed
 from viewer.latent import Keyframe, LatentResolver, LatentSpec, keyframe_at, load_w, save_w
 from viewer.state import LatentState
@@ -88,3 +90,36 @@ def test_state_builds_specs():
     assert st.spec(pose_cond=True, camera_pose=(0.1, 1.4)).pose == (0.1, 1.4)
     assert st.spec(pose_cond=False, camera_pose=(0.1, 1.4)).pose is None
     assert st.spec(c_dim=3).class_idx == 0 and st.spec().class_idx is None
+
+
+def test_keyframes_of_a_conditional_model_carry_their_own_class():
+    cfg = tiny_cfg()
+    cfg.generator.c_dim = 3
+    G = build_generator(cfg, seed=1).eval().requires_grad_(False)
+    res = LatentResolver(G)
+    onehot = torch.eye(3)
+
+    def w(seed, c):
+        return G.mapping(z_from_seed(seed, 16), c[None])
+
+    keys = (Keyframe(seed=4, class_idx=0), Keyframe(seed=9, class_idx=2), Keyframe(seed=5))
+    spec = LatentSpec(keys, 0.0, class_idx=1)  # the third keyframe has no class of its own: the spec's
+    assert torch.equal(res.resolve(spec), w(4, onehot[0]))
+    assert torch.equal(res.resolve(LatentSpec(keys, 0.5, class_idx=1)), w(9, onehot[2]))
+    assert torch.equal(res.resolve(LatentSpec(keys, 1.0, class_idx=1)), w(5, onehot[1]))
+    mid = res.resolve(LatentSpec(keys, 0.25, class_idx=1))  # lerp-w: halfway between the two classes' w
+    assert torch.allclose(mid, (w(4, onehot[0]) + w(9, onehot[2])) / 2, atol=1e-6)
+    # slerp-z: z on the sphere, the labels blended linearly, then one mapping
+    za, zb = z_from_seed(4, 16), z_from_seed(9, 16)
+    t = 0.3
+    expected = G.mapping(along_keyframes([za, zb], t, "slerp"), ((1 - t) * onehot[0] + t * onehot[2])[None])
+    got = res.resolve(LatentSpec(keys[:2], t, "slerp-z", class_idx=1))
+    assert torch.allclose(got, expected, atol=1e-6)
+    assert not torch.allclose(got, G.mapping(along_keyframes([za, zb], t, "slerp"), onehot[1][None]), atol=1e-3)
+
+
+def test_state_keyframe_classes():
+    st = LatentState(class_idx=1, interp=True, keyframes=[{"seed": 1, "class": 2}, {"seed": 2, "class": 9},
+                                                         {"seed": 3}, {"seed": 4, "class": "x"}])
+    assert [k.class_idx for k in st.spec(c_dim=3).keyframes] == [2, 2, None, None]  # 9 clamped to 2
+    assert [k.class_idx for k in st.spec().keyframes] == [None] * 4  # an unconditional model ignores them

@@ -31,9 +31,7 @@ def draw(app: ViewerApp) -> None:
     _, lat.psi = imgui.slider_float("truncation psi", lat.psi, 0.0, 1.5, "%.2f")
     if g is not None and g.c_dim > 0:
         names = app.model.info.get("meta", {}).get("class_names") or []
-        lat.class_idx = min(max(lat.class_idx, 0), g.c_dim - 1)
-        shown = f"%d: {names[lat.class_idx].replace('%', '%%')}" if len(names) == g.c_dim else "%d"
-        _, lat.class_idx = imgui.slider_int("class", lat.class_idx, 0, g.c_dim - 1, shown)
+        lat.class_idx = _class_slider("class", lat.class_idx, g.c_dim, names)
     if g is not None and g.pose_cond:
         _, lat.pose_mode = combo("conditioning pose", lat.pose_mode, ("mean", "camera", "custom"))
         if lat.pose_mode == "custom":
@@ -48,6 +46,15 @@ def draw(app: ViewerApp) -> None:
     _files(app)
     _interpolation(app)
     _grid(app)
+
+
+def _class_slider(label: str, value, c_dim: int, names: list, width: float = 0.0) -> int:
+    """A class index slider that shows the class's name when the model carries the names."""
+    k = min(max(int(value), 0), c_dim - 1) if isinstance(value, int) else 0
+    shown = f"%d: {names[k].replace('%', '%%')}" if len(names) == c_dim else "%d"
+    if width:
+        imgui.set_next_item_width(width)
+    return imgui.slider_int(label, k, 0, c_dim - 1, shown)[1]
 
 
 def _files(app: ViewerApp) -> None:
@@ -83,28 +90,36 @@ def _interpolation(app: ViewerApp) -> None:
     lat = app.state.latent
     imgui.separator_text("Interpolation")
     _, lat.interp = imgui.checkbox("interpolate between keyframes (I)", lat.interp)
+    g = app.model.cfg.generator if app.model else None
+    c_dim = g.c_dim if g is not None else 0
+    names = (app.model.info.get("meta", {}).get("class_names") or []) if c_dim else []
     remove = None
     for i, k in enumerate(lat.keyframes):
         imgui.push_id(f"key{i}")
         if "path" in k:
             imgui.text(f"{i + 1}. w {Path(k['path']).name}")
         else:
-            imgui.set_next_item_width(140)
+            imgui.set_next_item_width(110 if c_dim else 140)
             changed, s = imgui.input_int(f"key {i + 1}", int(k.get("seed", 0)))
             if changed:
                 k["seed"] = max(0, s)
-        imgui.same_line()
-        if len(lat.keyframes) > 2 and imgui.small_button("remove"):
-            remove = i
+            if c_dim:  # each seed keyframe its own class: interpolation morphs one object into another
+                imgui.same_line()
+                k["class"] = _class_slider(f"##class{i}", k.get("class", lat.class_idx), c_dim, names, 110)
+        if len(lat.keyframes) > 2:
+            imgui.same_line()
+            if imgui.small_button("remove"):
+                remove = i
         imgui.pop_id()
     if remove is not None:
         lat.keyframes.pop(remove)
+    cls = {"class": min(max(lat.class_idx, 0), c_dim - 1)} if c_dim else {}
     if imgui.button("+ current seed"):
-        lat.keyframes.append({"seed": lat.seed})
+        lat.keyframes.append({"seed": lat.seed, **cls})
     imgui.same_line()
     if imgui.button("+ next seed"):
         seeds = [k["seed"] for k in lat.keyframes if "seed" in k]
-        lat.keyframes.append({"seed": (max(seeds) + 1) if seeds else 0})
+        lat.keyframes.append({"seed": (max(seeds) + 1) if seeds else 0, **cls})
     _, lat.mode = combo("blend", lat.mode, INTERP_MODES)
     imgui.same_line()
     _, lat.loop = imgui.checkbox("loop", lat.loop)
@@ -115,7 +130,8 @@ def _interpolation(app: ViewerApp) -> None:
     imgui.same_line()
     imgui.set_next_item_width(120)
     _, lat.period_s = imgui.slider_float("s per pass", lat.period_s, 0.5, 30.0, "%.1f")
-    hint("lerp-w blends w linearly; slerp-z blends z on the sphere, then maps (saved w keyframes: lerp-w only)")
+    hint("lerp-w blends w linearly; slerp-z blends z on the sphere (and the keyframes' class labels linearly), "
+         "then maps (saved w keyframes: lerp-w only)")
 
 
 def _grid(app: ViewerApp) -> None:
