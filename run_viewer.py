@@ -70,7 +70,7 @@ def build_state(args: argparse.Namespace, device, window_size: tuple[int, int]):
     if args.seed is not None:
         state.latent.seed, state.latent.w_path, state.latent.interp = args.seed, "", False
     if args.class_idx is not None:
-        state.latent.class_idx = max(0, args.class_idx)
+        state.latent.class_idx, state.latent.class_placed = max(0, args.class_idx), True
     if args.trunc is not None:
         state.latent.psi = args.trunc
     if args.mode is not None:

@@ -21,8 +21,12 @@ from .config import ModelConfig, from_dict
 from .errors import UserError, cli_main
 
 
-def bundle(src_spec: str, out: Path, note: str = "", training_state: bool = False) -> dict:
-    """Write the viewing-only checkpoint `out` from a snapshot (file or run folder); returns its meta."""
+def bundle(src_spec: str, out: Path, note: str = "", training_state: bool = False,
+           viewer_class: int | None = None) -> dict:
+    """Write the viewing-only checkpoint `out` from a snapshot (file or run folder); returns its meta.
+
+    viewer_class: the class a viewer with no saved session or --class opens a class-conditional
+    model at (meta "viewer_class")."""
     src = resolve_spec_path(src_spec)
     data = load_checkpoint(src)
     if out.resolve() == src.resolve():
@@ -33,6 +37,12 @@ def bundle(src_spec: str, out: Path, note: str = "", training_state: bool = Fals
     meta.update({"bundled_from": src.name, "source_digest": data["digest"]})
     if note:
         meta["note"] = note
+    if viewer_class is not None:
+        c_dim = cfg.generator.c_dim
+        if not 0 <= viewer_class < c_dim:
+            raise UserError(f"--viewer-class {viewer_class}: the model has {c_dim} classes"
+                            + (" (it is unconditional)" if c_dim == 0 else f"; give 0-{c_dim - 1}"))
+        meta["viewer_class"] = int(viewer_class)
     extra = {}
     if training_state:
         missing = [k for k in ("G", "D", "progress") if k not in data]
@@ -52,8 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--note", default="", help="a free-text note stored in meta")
     p.add_argument("--training-state", action="store_true",
                    help="also keep G, D and the counters so that core.train --resume BUNDLE continues training")
+    p.add_argument("--viewer-class", type=int, default=None,
+                   help="class a class-conditional model opens at in a viewer without a session or --class")
     args = p.parse_args(argv)
-    meta = bundle(args.ckpt, args.out, args.note, args.training_state)
+    meta = bundle(args.ckpt, args.out, args.note, args.training_state, args.viewer_class)
     size = args.out.stat().st_size / 2**20
     print(f"wrote {args.out} ({size:.1f} MiB; {meta.get('kimg', '?')} kimg from {meta['bundled_from']})")
     return 0

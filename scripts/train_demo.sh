@@ -40,4 +40,5 @@ OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" python -m core.train --data "$data" --ou
     --gpus "${PROCS:-1}" --device "${DEVICE:-auto}" --kimg "$kimg" --train.metrics '[]' --train.workers 0 --train.snapshot_ticks 2 --train.ada_kimg 100 \
     --generator.c_dim 7 --train.recon_weight 1000 --train.rgb_range_weight 1000 --train.outside_density_weight 10 \
     --train.mirror false "${resume[@]}"
-python -m core.bundle --ckpt "$run" --out "$bundle" --training-state --note "scripts/train_demo.sh $kimg"
+# --viewer-class 1: `python run_viewer.py` opens at the duck (class 1), the object the model learnt first
+python -m core.bundle --ckpt "$run" --out "$bundle" --training-state --viewer-class 1 --note "scripts/train_demo.sh $kimg"

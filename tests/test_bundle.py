@@ -61,3 +61,18 @@ def test_bundle_cli_error_is_one_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "core.bundle", "--ckpt", str(tmp_path / "nope.pt"),
                         "--out", str(tmp_path / "o.pt")], capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "no checkpoint" in r.stderr
+
+
+def test_bundle_viewer_class_is_checked_and_kept(tmp_path):
+    _, _, _, snap = _snapshot(tmp_path)
+    with pytest.raises(UserError, match="unconditional"):
+        bundle(str(snap), tmp_path / "a.pt", viewer_class=0)
+    assert not (tmp_path / "a.pt").exists()
+    cfg = tiny_config()
+    cfg.generator.c_dim = 3
+    cond = tmp_path / "cond.pt"
+    save_checkpoint(cond, cfg, build_generator(cfg, seed=1), meta={"kimg": 1.0})
+    with pytest.raises(UserError, match="0-2"):
+        bundle(str(cond), tmp_path / "b.pt", viewer_class=3)
+    bundle(str(cond), tmp_path / "c.pt", viewer_class=2)
+    assert load_checkpoint(tmp_path / "c.pt")["meta"]["viewer_class"] == 2

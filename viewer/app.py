@@ -220,6 +220,9 @@ class ViewerApp:
         if self._first_model and text is None and not self.state.camera.placed:
             text = "mean"
         self.state.camera.placed = True
+        lat, suggested = self.state.latent, model.info.get("meta", {}).get("viewer_class")
+        if not lat.class_placed and isinstance(suggested, int) and 0 <= suggested < model.cfg.generator.c_dim:
+            lat.class_idx, lat.class_placed = suggested, True  # the class the bundle suggests (core.bundle)
         if self._first_model and text == "mean":
             self.state.camera.camera = preset("mean", cam_cfg)
         elif self._first_model and text:

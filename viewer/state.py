@@ -48,6 +48,7 @@ class LatentState:
     w_path: str = ""  # a loaded .npy w latent shown instead of the seed ("" = use the seed)
     psi: float = 1.0
     class_idx: int = 0
+    class_placed: bool = False  # False until the user (or --class) chose a class: a model may then suggest one
     pose_mode: str = "mean"  # generator pose conditioning: mean | camera | custom
     pose: list[float] = field(default_factory=lambda: [0.0, math.pi / 2])
     interp: bool = False  # blend the keyframes instead of showing one latent

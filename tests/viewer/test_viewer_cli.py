@@ -72,14 +72,15 @@ def test_scripted_screenshot_matches_core(display, tmp_path):
     assert Image.open(win).size == (900, 600)
 
 
-def test_scripted_screenshot_of_a_class(display, tmp_path):
-    """--class K shows class K of a class-conditional model (the render core makes with that label)."""
+def _class_shown(display, tmp_path, meta: dict, args: list[str]) -> list[float]:
+    """Screenshot seed 7 of a 3-class model (checkpoint meta `meta`); its mean difference from each
+    class's render by core."""
     cfg = tiny_cfg()
     cfg.generator.c_dim = 3
     ckpt = tmp_path / "cond.pt"
-    save_checkpoint(ckpt, cfg, build_generator(cfg, seed=1), meta={"class_names": ["ball", "box", "cup"]})
+    save_checkpoint(ckpt, cfg, build_generator(cfg, seed=1), meta={"class_names": ["ball", "box", "cup"], **meta})
     shot = tmp_path / "shot.png"
-    proc = _run([str(ckpt), "--screenshot", str(shot), "--seed", "7", "--class", "2", "--camera", "0.5,1.3",
+    proc = _run([str(ckpt), "--screenshot", str(shot), "--seed", "7", *args, "--camera", "0.5,1.3",
                  "--res", "32", "--size", "900x600"], gui_env(display, tmp_path / "config"))
     assert proc.returncode == 0, proc.stderr[-2000:]
     G, _ = load_generator(str(ckpt))
@@ -91,7 +92,20 @@ def test_scripted_screenshot_of_a_class(display, tmp_path):
         for k in range(3):
             ref = G.render(G.planes(G.mapping(z_from_seed(7, 16), class_label(3, k))), cams, resolution=32)
             diffs.append(np.abs(got - image_to_uint8(ref["image"][0]).astype(int)).mean())
+    return diffs
+
+
+def test_scripted_screenshot_of_a_class(display, tmp_path):
+    """--class K shows class K of a class-conditional model (the render core makes with that label),
+    also when the checkpoint suggests another class."""
+    diffs = _class_shown(display, tmp_path, {"viewer_class": 1}, ["--class", "2"])
     assert diffs[2] < 0.5 and min(diffs[0], diffs[1]) > 2 * diffs[2] + 1, diffs
+
+
+def test_without_class_the_checkpoints_suggested_class_is_shown(display, tmp_path):
+    """No --class and no session: the class the bundle suggests (core.bundle --viewer-class)."""
+    diffs = _class_shown(display, tmp_path, {"viewer_class": 1}, [])
+    assert diffs[1] < 0.5 and min(diffs[0], diffs[2]) > 2 * diffs[1] + 1, diffs
 
 
 def test_scripted_bad_checkpoint_exits_2(display, tmp_path):

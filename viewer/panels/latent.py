@@ -31,7 +31,9 @@ def draw(app: ViewerApp) -> None:
     _, lat.psi = imgui.slider_float("truncation psi", lat.psi, 0.0, 1.5, "%.2f")
     if g is not None and g.c_dim > 0:
         names = app.model.info.get("meta", {}).get("class_names") or []
-        lat.class_idx = _class_slider("class", lat.class_idx, g.c_dim, names)
+        k = _class_slider("class", lat.class_idx, g.c_dim, names)
+        if k != lat.class_idx:
+            lat.class_idx, lat.class_placed = k, True
     if g is not None and g.pose_cond:
         _, lat.pose_mode = combo("conditioning pose", lat.pose_mode, ("mean", "camera", "custom"))
         if lat.pose_mode == "custom":
