@@ -7,10 +7,13 @@ Writes PREFIX_samples.png (a row per seed, or for a class-conditional model per 
 6 yaws on the equator, one from above, one from below), PREFIX_overview.png (a row of real images
 spread evenly through the dataset, then seeds 0..N-1 from one view, or a row of seeds per class:
 how the model covers the data), PREFIX_mesh.png (the extracted mesh of each of the first --meshes
-rows, rasterised from 4 views with its vertex colours) and prints the numbers as JSON (also
+rows, rasterised from 4 views with its vertex colours), for a class-conditional model on labelled
+data PREFIX_pairs.png (per class, real views above and the model's seed 0 from the same cameras
+below) and prints the numbers as JSON (also
 PREFIX_card.json) to paste into the card: KID/FID, on a dataset with class labels the object each
 sample's nearest real image shows (core/metrics/nearest.py), per sample seed how solid its renders
-are (opacity_stats), per mesh seed the mesh's size, level and shape figures.
+are (opacity_stats), per mesh seed the mesh's size, level and shape figures, and per class the
+mean absolute difference of the pairs (same_camera_l1, in 0-255 units).
 """
 
 from __future__ import annotations
@@ -96,6 +99,29 @@ def overview(G, dataset: ImageDataset, n: int, per_row: int = 16) -> Image.Image
     return tile([np.stack(r) for r in rows])
 
 
+def pairs(G, dataset: ImageDataset, per_class: int = 4) -> tuple[Image.Image, dict]:
+    """Of a class-conditional model on labelled data: per class, `per_class` real views spread
+    through the class (top row) and seed 0 of that class rendered from the same cameras (below);
+    and per class the mean absolute difference of the two in [0, 255] units."""
+    res, c_dim = G.cfg.img_resolution, G.cfg.generator.c_dim
+    names = class_names(dataset)
+    labels = torch.tensor([int(dataset.get_label(i).argmax()) for i in range(dataset.num_images)])
+    rows, l1 = [], {}
+    with torch.no_grad():
+        for k in range(c_dim):
+            idx = (labels == k).nonzero().flatten()
+            idx = idx[np.linspace(0, len(idx) - 1, per_class).round().astype(int)]
+            items = [dataset[int(i)] for i in idx]
+            real = np.stack([it["image"].permute(1, 2, 0).numpy() for it in items])
+            cams = camlib.from_matrices(torch.stack([it["cam2world"] for it in items]),
+                                        torch.stack([it["intrinsics"] for it in items]), G.cfg.camera)
+            planes = G.planes(latent(G, 0, k))
+            fake = to_uint8(G.render(planes.expand(len(items), -1, -1, -1, -1), cams, resolution=res)["image"])
+            rows += [real, fake]
+            l1[names[k]] = round(float(np.abs(real.astype(float) - fake.astype(float)).mean()), 2)
+    return tile(rows), l1
+
+
 def opacity_stats(op: torch.Tensor) -> dict:
     """How solid the renders [V, H, W] of one latent are, as the bundled-model test judges them: the
     90th percentile of the opacity in the central window (the middle half of each side), its lowest
@@ -150,6 +176,10 @@ def main() -> int:
     dataset = ImageDataset(args.data, cfg.img_resolution, mirror=False, camera_cfg=cfg.camera)
     if args.overview > 0:
         overview(G, dataset, args.overview).save(args.outdir / f"{args.prefix}_overview.png")
+    same_camera = None
+    if cfg.generator.c_dim > 0 and dataset.label_dim == cfg.generator.c_dim:
+        picture, same_camera = pairs(G, dataset)
+        picture.save(args.outdir / f"{args.prefix}_pairs.png")
 
     renderer = MeshRenderer(160)
     mesh_rows, mesh_stats = [], []
@@ -177,8 +207,9 @@ def main() -> int:
     if mesh_rows:
         tile(mesh_rows).save(args.outdir / f"{args.prefix}_mesh.png")
 
+    extra = {} if same_camera is None else {"same_camera_l1": same_camera}
     if args.no_metrics:
-        print(json.dumps({"opacity": opacity, "meshes": mesh_stats}, indent=2))
+        print(json.dumps({"opacity": opacity, "meshes": mesh_stats, **extra}, indent=2))
         return 0
     # One set of features serves KID, FID (as core.metrics computes them: kidN/fidN with N generated
     # images against the first N real ones) and, on labelled data, the nearest-class figures
@@ -190,7 +221,7 @@ def main() -> int:
     metrics = {f"kid{n}": kid_from_features(fake, real[:n]), f"fid{n}": fid_from_features(fake, real[:n])}
     card = {"ckpt": args.ckpt, "digest": load_checkpoint(info["source"])["digest"],
             "config": info["config"], "meta": info.get("meta", {}), "metrics": metrics,
-            "metrics_seconds": round(time.time() - t, 1), "opacity": opacity, "meshes": mesh_stats}
+            "metrics_seconds": round(time.time() - t, 1), "opacity": opacity, "meshes": mesh_stats, **extra}
     if dataset.label_dim > 0:  # which object each sample is nearest to (core/metrics/nearest.py)
         card["nearest"] = class_figures(real, real_labels(dataset, len(dataset)), fake, labels, class_names(dataset))
     (args.outdir / f"{args.prefix}_card.json").write_text(json.dumps(card, indent=2) + "\n")

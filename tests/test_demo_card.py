@@ -11,9 +11,11 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
+from core import cameras as camlib
 from core.data.synthetic import make_synthetic
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,3 +112,52 @@ def test_card_of_a_class_conditional_model_shows_every_class(tmp_path):
     assert np.abs(rows[0] - rows[1]).mean() > 1 and np.abs(rows[1] - rows[2]).mean() > 1  # the label is used
     # overview: the real row, the gap, then a row of seeds 0-15 per class
     assert Image.open(out / "demo_overview.png").size == (16 * 64, 64 + 16 + 3 * 64)
+
+
+def _labelled(path, tmp_path):
+    """The synthetic set with each object its own class (names 'a', 'b', ...)."""
+    import zipfile
+    with zipfile.ZipFile(path) as z:
+        files = {n: z.read(n) for n in z.namelist()}
+    meta = json.loads(files.pop("dataset.json"))
+    objects = sorted({n.split("/")[0] for n in files})
+    meta["labels"] = {n: objects.index(n.split("/")[0]) for n in files}
+    meta["class_names"] = [chr(97 + k) for k in range(len(objects))]
+    out = tmp_path / "labelled.zip"
+    with zipfile.ZipFile(out, "w") as z:
+        for n, b in files.items():
+            z.writestr(n, b)
+        z.writestr("dataset.json", json.dumps(meta))
+    return out
+
+
+def test_pairs_show_each_class_from_the_reals_cameras(tmp_path):
+    from core.checkpoint import build_generator
+    from core.data.dataset import ImageDataset
+    from core.runtime import class_label, z_from_seed
+    from tests.conftest import tiny_config
+
+    src = tmp_path / "syn.zip"
+    make_synthetic(src, num_objects=3, views=5, res=16, seed=0)
+    cfg = tiny_config()
+    cfg.generator.c_dim = 3
+    G = build_generator(cfg, seed=2).eval()
+    ds = ImageDataset(str(_labelled(src, tmp_path)), 16, mirror=False, camera_cfg=cfg.camera)
+    picture, l1 = _demo_card().pairs(G, ds, per_class=3)
+    got = np.asarray(picture).astype(int)
+    assert got.shape == (6 * 16, 3 * 16, 3) and list(l1) == ["a", "b", "c"]
+    for k in range(3):
+        for j, view in enumerate((0, 2, 4)):  # views spread through the class: first, middle, last
+            i = 5 * k + view
+            tile = lambda row: got[16 * row:16 * (row + 1), 16 * j:16 * (j + 1)]  # noqa: E731
+            assert (tile(2 * k) == ds[i]["image"].permute(1, 2, 0).numpy()).all()  # the real view
+            # below it, class k's seed 0 rendered by core from that image's own camera (angles -> camera)
+            yaw, pitch = (float(a) for a in ds[i]["angles"])
+            cam = camlib.from_angles(yaw, pitch, cfg.camera.radius, cfg.camera.fov_deg, cfg=cfg.camera)
+            with torch.no_grad():
+                w = G.mapping(z_from_seed(0, cfg.generator.z_dim), class_label(3, k))
+                ref = G.render(G.planes(w), cam, resolution=16)["image"]
+            want = ((ref[0].clamp(-1, 1) + 1) * 127.5).round().permute(1, 2, 0).numpy()
+            assert np.abs(tile(2 * k + 1) - want).max() <= 2, (k, j)
+        real, fake = got[32 * k:32 * k + 16], got[32 * k + 16:32 * (k + 1)]
+        assert l1["abc"[k]] == pytest.approx(np.abs(real - fake).mean(), abs=0.01)
