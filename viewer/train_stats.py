@@ -17,6 +17,7 @@ from pathlib import Path
 from core.training.stats import format_eta
 
 LOSS_KEYS = ("loss_G", "loss_D", "r1_penalty")
+G_TERM_KEYS = ("recon_l1", "rgb_excess", "outside_density")  # G's optional terms (train.*_weight), when on
 SKIP_KEYS = ("timestamp", "kimg", "tick", "sec_per_kimg", "sec_per_tick", "nan_skipped")
 
 
@@ -96,6 +97,9 @@ class StatsTail:
 
     def loss_names(self) -> list[str]:
         return [k for k in LOSS_KEYS if k in self.series]
+
+    def g_term_names(self) -> list[str]:
+        return [k for k in G_TERM_KEYS if k in self.series]
 
 
 @dataclass

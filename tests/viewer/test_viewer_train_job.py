@@ -34,7 +34,8 @@ def test_stats_tail_reads_increments_partial_lines_and_restarts(tmp_path):
     tail = StatsTail(path)
     assert tail.poll() == 0 and tail.last is None  # no file yet
     r0 = {"kimg": 0.004, "tick": 0, "sec_per_kimg": 100.0, "loss_G": 0.7, "loss_D": 1.3}
-    r1 = {"kimg": 0.008, "tick": 1, "sec_per_kimg": 40.0, "loss_G": 0.8, "loss_D": 1.2, "metric.kid1k": 0.25}
+    r1 = {"kimg": 0.008, "tick": 1, "sec_per_kimg": 40.0, "loss_G": 0.8, "loss_D": 1.2, "metric.kid1k": 0.25,
+          "recon_l1": 0.2}
     r2 = {"kimg": 0.012, "tick": 2, "sec_per_kimg": 60.0, "loss_G": 0.9, "loss_D": float("nan")}
     line1 = json.dumps(r1)
     path.write_text(json.dumps(r0) + "\n" + line1[:17])  # the trainer is half-way through line 2
@@ -45,6 +46,7 @@ def test_stats_tail_reads_increments_partial_lines_and_restarts(tmp_path):
     assert tail.series["loss_G"].xs == [0.004, 0.008, 0.012] and tail.series["loss_G"].ys == [0.7, 0.8, 0.9]
     assert tail.series["loss_D"].ys == [1.3, 1.2]  # NaN left out of the plot
     assert tail.metric_names() == ["metric.kid1k"] and tail.series["metric.kid1k"].xs == [0.008]
+    assert tail.g_term_names() == ["recon_l1"] and tail.loss_names() == ["loss_G", "loss_D"]
     assert "tick" not in tail.series and "sec_per_kimg" not in tail.series
     assert tail.poll() == 0
     p = progress(tail, total_kimg=0.112)

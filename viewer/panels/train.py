@@ -349,6 +349,7 @@ def _plots(u: TrainingUi) -> None:
         return
     tail = job.tail
     _plot("losses", tail, tail.loss_names())
+    _plot("G's extra terms", tail, tail.g_term_names())
     _plot("metrics", tail, tail.metric_names())
     _plot("augment p, D real sign", tail, [k for k in ("augment_p", "D_real_sign") if k in tail.series])
     if imgui.tree_node("train.log"):
