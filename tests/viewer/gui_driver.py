@@ -48,12 +48,7 @@ def main(out_dir: Path, tiny_ckpt: str, cond_ckpt: str | None = None) -> int:
             results["demo"] = {"ok": ok, "spec": app.model.spec if app.model else None,
                                "frames": app.worker.stats.published, "drop_enabled": app.drop_enabled}
             # 2. open the tiny checkpoint file through the model panel
-            ctx.window_focus("//Model")
-            ctx.yield_(2)
-            ctx.item_input_value("//Model/##open_path", tiny_ckpt)
-            ctx.item_click("//Model/Open")
-            ok = wait(ctx, lambda: app.model is not None and app.model.spec == tiny_ckpt and full_frame_of_current(),
-                      "tiny checkpoint frame")
+            ok = _open_by_path(ctx, tiny_ckpt, "tiny checkpoint frame")
             results["file"] = {"ok": ok, "spec": app.model.spec, "error": app.model_error,
                                "z_dim": app.model.cfg.generator.z_dim}
             _file_dialog_steps(ctx)
@@ -134,15 +129,18 @@ def main(out_dir: Path, tiny_ckpt: str, cond_ckpt: str | None = None) -> int:
         except Exception:
             results["exception"] = traceback.format_exc()
 
+    def _open_by_path(ctx: imgui.test_engine.TestContext, path: str, what: str) -> bool:
+        """Type a checkpoint path into the model panel, press Open, wait for its full frame."""
+        ctx.window_focus("//Model")
+        ctx.yield_(2)
+        ctx.item_input_value("//Model/##open_path", path)
+        ctx.item_click("//Model/Open")
+        return wait(ctx, lambda: app.model is not None and app.model.spec == path and full_frame_of_current(), what)
+
     def _class_keyframe_steps(ctx: imgui.test_engine.TestContext) -> None:
         """7. a class-conditional checkpoint: each keyframe its own class (the keyframes are still
         seeds 2 and 5 from step 4), halfway between them."""
-        ctx.window_focus("//Model")
-        ctx.yield_(2)
-        ctx.item_input_value("//Model/##open_path", cond_ckpt)
-        ctx.item_click("//Model/Open")
-        ok = wait(ctx, lambda: app.model is not None and app.model.spec == cond_ckpt and full_frame_of_current(),
-                  "conditional checkpoint frame")
+        ok = _open_by_path(ctx, cond_ckpt, "conditional checkpoint frame")
         ctx.window_focus("//Latent")
         ctx.yield_(2)
         ctx.item_input_value("//Latent/**/##class0", 2)
