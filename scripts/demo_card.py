@@ -7,13 +7,13 @@ Writes PREFIX_samples.png (a row per seed, or for a class-conditional model per 
 6 yaws on the equator, one from above, one from below), PREFIX_overview.png (a row of real images
 spread evenly through the dataset, then seeds 0..N-1 from one view, or a row of seeds per class:
 how the model covers the data), PREFIX_mesh.png (the extracted mesh of each of the first --meshes
-rows, rasterised from 4 views with its vertex colours), for a class-conditional model on labelled
-data PREFIX_pairs.png (per class, real views above and the model's seed 0 from the same cameras
-below) and prints the numbers as JSON (also
-PREFIX_card.json) to paste into the card: KID/FID, on a dataset with class labels the object each
-sample's nearest real image shows (core/metrics/nearest.py), per sample seed how solid its renders
-are (opacity_stats), per mesh seed the mesh's size, level and shape figures, and per class the
-mean absolute difference of the pairs (same_camera_l1, in 0-255 units).
+rows, rasterised from 4 views with its vertex colours) and, for a class-conditional model on
+labelled data, PREFIX_pairs.png (per class, real views above and the model's seed 0 from the same
+cameras below). It prints the numbers as JSON (also PREFIX_card.json) to paste into the card:
+KID/FID; on a dataset with class labels, the object each sample's nearest real image shows
+(core/metrics/nearest.py); per sample seed how solid its renders are (opacity_stats); per mesh seed
+the mesh's size, level and shape figures; per class the mean absolute difference of the pairs
+(same_camera_l1, in 0-255 units).
 """
 
 from __future__ import annotations

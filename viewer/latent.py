@@ -2,10 +2,11 @@
 
 A `LatentSpec` names the latent shown: one seed, or a position along two or more keyframes
 (seeds or saved w latents) blended by lerp in W or slerp in Z (core.latents does the math), plus
-truncation psi, class label and the conditioning pose. A seed keyframe of a class-conditional model
-may carry its own class: interpolating between keyframes of two classes morphs one object into the
-other (lerp-w blends the two classes' w; slerp-z blends z and, linearly, the one-hot labels). It is hashable, so renders cache tri-planes
-per spec. Saved latents are .npy files holding w as [1, w_dim] float32.
+truncation psi, class label and the conditioning pose. It is hashable, so renders cache tri-planes
+per spec. A seed keyframe of a class-conditional model may carry its own class: interpolating
+between keyframes of two classes morphs one object into the other (lerp-w blends the two classes'
+w; slerp-z blends z and, linearly, the one-hot labels). Saved latents are .npy files holding w as
+[1, w_dim] float32.
 """
 
 from __future__ import annotations

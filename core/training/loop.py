@@ -75,13 +75,15 @@ def _to_batch(data: dict, cfg: ModelConfig, dataset: ImageDataset, device, kimg:
     b = real.shape[0]
     real_cams = camlib.from_matrices(data["cam2world"].to(device), data["intrinsics"].to(device), cfg.camera)
     real_c = data["label"].to(device) if dataset.label_dim > 0 else None
-    # with the reconstruction term each fake takes its own real's label and camera (recon_weight)
-    perm = torch.arange(b, device=device) if cfg.train.recon_weight > 0 else torch.randperm(b, device=device)
-    gen_c = real_c[perm] if real_c is not None else None  # labels follow the data distribution
-    if cfg.train.camera_source == "dataset" or cfg.train.recon_weight > 0:
-        gen_cams = real_cams[perm]
+    if cfg.train.recon_weight > 0:  # the reconstruction term: each fake takes its own real's label and camera
+        gen_c, gen_cams = real_c, real_cams
     else:
-        gen_cams = camlib.sample_cameras(cfg.camera, b, device=device)
+        perm = torch.randperm(b, device=device)
+        gen_c = real_c[perm] if real_c is not None else None  # labels follow the data distribution
+        if cfg.train.camera_source == "dataset":
+            gen_cams = real_cams[perm]
+        else:
+            gen_cams = camlib.sample_cameras(cfg.camera, b, device=device)
     gen_z = torch.randn(b, cfg.generator.z_dim, device=device)
     patch = sample_patches(b, cfg.img_resolution, cfg.train, kimg, device)
     return Batch(real, real_c, real_cams, gen_z, gen_c, gen_cams, patch)
