@@ -2,18 +2,20 @@
 
 A checkpoint is `torch.save` of a plain dict (tensors on CPU, numbers, strings, lists, dicts):
 
-    {"format": "epigraf-studio", "version": 1, "config": <ModelConfig as a dict>,
+    {"format": "epigraf-studio", "version": 2, "config": <ModelConfig as a dict>,
      "G_ema": <state dict>, ... training state (G, D, optimisers, counters, RNG states) ...,
      "meta": {...}}
 
 It is read with `torch.load(weights_only=True)`, which refuses anything but tensors and plain
 containers; a SHA-256 `digest` over the contents catches corruption that the zip container does
 not (flipped bytes in tensor data). It is written atomically (temp file in the same folder, fsync, rename), so a crash never
-leaves a half-written file under the real name.
+leaves a half-written file under the real name. Older format versions are migrated on load
+(`core.migrations`); an official EpiGRAF `network-snapshot-*.pkl` is converted on load
+(`core.official`: nothing from the pickle is executed) into the same in-memory form.
 
-`--ckpt` accepts a file, a run folder (its newest `network-snapshot-*.pt`), `demo` (the bundled demo
-model, `checkpoints/demo.pt`) or `random:PRESET` (a randomly initialised model of any preset, seeded,
-for smoke runs).
+`--ckpt` accepts a file (ours or an official .pkl), a run folder (its newest `network-snapshot-*.pt`,
+else `*.pkl`), `demo` (the bundled demo model, `checkpoints/demo.pt`) or `random:PRESET` (a randomly
+initialised model of any preset, seeded, for smoke runs).
 """
 
 from __future__ import annotations
@@ -30,11 +32,14 @@ import torch
 from .config import ModelConfig, from_dict, get_preset, to_dict
 from .errors import UserError
 from .fileio import atomic_write
+from .migrations import v1_to_v2
 from .networks.generator import TriPlaneGenerator
+from .official.load import is_pickle, load_official
 
 FORMAT = "epigraf-studio"
-VERSION = 1
+VERSION = 2  # 2: conv0 kernels as the reference stores them, activation clamp, pdf eps (core/migrations.py)
 SNAPSHOT_GLOB = "network-snapshot-*.pt"
+OFFICIAL_GLOB = "network-snapshot-*.pkl"
 DEMO_SPEC = "demo"
 BUNDLED_DEMO = Path(__file__).resolve().parents[1] / "checkpoints" / "demo.pt"
 
@@ -77,6 +82,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if path.is_dir():
         raise UserError(f"'{path}' is a folder: pass a checkpoint file or a run folder with snapshots")
     if not zipfile.is_zipfile(path):
+        if is_pickle(path):  # an official EpiGRAF network-snapshot-*.pkl: converted without running it
+            return official_checkpoint(path)
         raise UserError(f"'{path}' is corrupt, truncated or not a checkpoint (no zip archive inside); "
                         f"use another snapshot")
     try:
@@ -88,16 +95,33 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise UserError(f"'{path}' is corrupt or truncated ({_short(str(e)) or type(e).__name__}); "
                         f"use another snapshot") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise UserError(f"'{path}' is not an EpiGRAF Studio checkpoint (reference .pkl files need the importer)")
-    if data.get("version") != VERSION:
+        raise UserError(f"'{path}' is not an EpiGRAF Studio checkpoint")
+    if data.get("version") not in (1, VERSION):
         raise UserError(f"'{path}' has checkpoint format version {data.get('version')}, this code reads "
-                        f"version {VERSION}: use a matching release of EpiGRAF Studio")
+                        f"versions 1-{VERSION}: use a matching release of EpiGRAF Studio")
     if not isinstance(data.get("config"), dict) or not isinstance(data.get("G_ema"), dict):
         raise UserError(f"'{path}' lacks its config or G_ema weights: the file is incomplete")
     if data.get("digest") != content_digest(data):
         raise UserError(f"'{path}' failed its integrity check (contents changed since it was written); "
                         f"use another snapshot")
+    if data["version"] == 1:
+        data = v1_to_v2(data, _param_names)
     return data
+
+
+def official_checkpoint(path: Path) -> dict[str, Any]:
+    """An official EpiGRAF snapshot as an in-memory checkpoint of the current format (core.official)."""
+    config, entries, meta = load_official(path)
+    data = {"format": FORMAT, "version": VERSION, "config": config, **entries, "meta": meta}
+    data["digest"] = content_digest(data)
+    return data
+
+
+def _param_names(config: dict[str, Any]) -> list[str]:
+    """G's parameter names in `G.parameters()` order (the optimiser's indexing) for a config dict."""
+    with torch.device("meta"):
+        G = TriPlaneGenerator(from_dict(ModelConfig, config))
+    return [n for n, _ in G.named_parameters()]
 
 
 def _blocked(e: Exception) -> str:
@@ -141,9 +165,10 @@ def _short(msg: str) -> str:
 
 
 def newest_snapshot(run_dir: Path) -> Path:
-    snaps = sorted(run_dir.glob(SNAPSHOT_GLOB))
+    """The newest snapshot of a run folder: ours (.pt), else an official run's (.pkl)."""
+    snaps = sorted(run_dir.glob(SNAPSHOT_GLOB)) or sorted(run_dir.glob(OFFICIAL_GLOB))
     if not snaps:
-        raise UserError(f"no {SNAPSHOT_GLOB} in run folder '{run_dir}'")
+        raise UserError(f"no {SNAPSHOT_GLOB} (or official {OFFICIAL_GLOB}) in run folder '{run_dir}'")
     return snaps[-1]
 
 

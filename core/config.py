@@ -46,6 +46,8 @@ class GeneratorConfig:
     channel_base: int = doc(32768, "Synthesis channels at resolution r are min(channel_base / r, channel_max).")
     channel_max: int = doc(512, "Upper bound on synthesis channels.")
     use_noise: bool = doc(True, "Per-pixel noise inputs in the synthesis network.")
+    conv_clamp: float = doc(256.0, "Clamp the synthesis layers' activations and the ToRGB outputs to +-this, as "
+                                   "the reference does (0 = off; checkpoints of format version 1 had it off).")
     decoder_hidden: int = doc(64, "Hidden width of the tri-plane decoder MLP (planes -> hidden -> rgb+density).")
     cube_scale: float = doc(0.2, "Half side of the world cube covered by the tri-planes (points are divided by it).")
     density_shift: float = doc(0.0, "sigma = softplus(raw + shift); EpiGRAF uses 0, EG3D -1.")
@@ -87,6 +89,10 @@ class RenderConfig:
         "Inference only: stop marching a ray once its transmittance falls below this (early ray "
         "termination; 0 = off, e.g. 1e-3 for the viewer). Never applied while gradients are recorded.",
     )
+    pdf_eps: float = doc(
+        2e-5,
+        "Added to the coarse weights before the importance-sampling CDF. The reference adds 1e-5 twice (in the "
+        "generator and again in sample_pdf), hence 2e-5; checkpoints of format version 1 used 1e-5.")
     chunk_rays: int = doc(0, "Rays rendered per chunk at inference (bounds peak memory); 0 = by device: "
                              "1024 on CPU (fewer allocations, measured fastest), 65536 on GPU.")
 

@@ -51,8 +51,8 @@ def dispatch(app: ViewerApp, paths: list[str]) -> str:
             lat = app.state.latent
             lat.latent_file, lat.w_path, lat.interp = str(path), str(path.resolve()), False
             return f"showing the dropped latent {path.name}"
-        if path.is_dir() or path.suffix in (".pt", ".pth", ".ckpt"):
+        if path.is_dir() or path.suffix in (".pt", ".pth", ".ckpt", ".pkl"):
             app.ui_text["open"] = str(path)
             app.open_model(str(path))
             return f"opening {path}"
-    return "dropped files ignored: drop a checkpoint (.pt), a run folder or a latent (.npy)"
+    return "dropped files ignored: drop a checkpoint (.pt, or an official .pkl), a run folder or a latent (.npy)"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from core.checkpoint import BUNDLED_DEMO, DEMO_SPEC, SNAPSHOT_GLOB, load_generator
+from core.checkpoint import BUNDLED_DEMO, DEMO_SPEC, OFFICIAL_GLOB, SNAPSHOT_GLOB, load_generator
 from core.errors import UserError
 
 from .rendering import LoadedModel
@@ -48,13 +48,13 @@ def resolve_spec(spec: str) -> str:
 
 
 def list_snapshots(run_dir: str | Path) -> list[Path]:
-    """The run folder's network-snapshot-*.pt files, newest (highest kimg) first."""
+    """The run folder's network-snapshot-*.pt files (else an official run's *.pkl), newest first."""
     d = Path(run_dir).expanduser()
     if not d.is_dir():
         raise UserError(f"'{d}' is not a folder")
-    snaps = sorted(d.glob(SNAPSHOT_GLOB), reverse=True)
+    snaps = sorted(d.glob(SNAPSHOT_GLOB), reverse=True) or sorted(d.glob(OFFICIAL_GLOB), reverse=True)
     if not snaps:
-        raise UserError(f"no {SNAPSHOT_GLOB} in '{d}'")
+        raise UserError(f"no {SNAPSHOT_GLOB} (or official {OFFICIAL_GLOB}) in '{d}'")
     return snaps
 
 

@@ -47,7 +47,7 @@ class TriPlaneGenerator(nn.Module):
         self.mapping_network = MappingNetwork(g.z_dim, g.c_dim + (2 if g.pose_cond else 0), g.w_dim,
                                               g.mapping_layers, g.mapping_lr_mult, g.w_avg_beta)
         self.synthesis = SynthesisNetwork(g.w_dim, g.plane_res, 3 * g.plane_channels, g.channel_base,
-                                          g.channel_max, g.use_noise)
+                                          g.channel_max, g.use_noise, g.conv_clamp)
         self.decoder = TriPlaneDecoder(g.plane_channels, g.decoder_hidden, 4)
 
     # ---------------------------------------------------------------------------------------------
@@ -150,7 +150,8 @@ class TriPlaneGenerator(nn.Module):
                                   num_fine=rc.num_fine if num_fine is None else num_fine,
                                   far_opaque=rc.far_opaque, deterministic=deterministic, generator=generator,
                                   composite_impl=rc.kernel_impl,
-                                  stop_transmittance=rc.stop_transmittance if inference else 0.0, march=march)
+                                  stop_transmittance=rc.stop_transmittance if inference else 0.0, march=march,
+                                  pdf_eps=rc.pdf_eps)
         bg = background_color(rc.background if background is None else background, planes.device, planes.dtype)
         b = planes.shape[0]
         image = out["rgb"] + (1 - out["opacity"][..., None]) * bg

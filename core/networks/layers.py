@@ -79,14 +79,17 @@ class ModulatedConv(nn.Module):
     """StyleGAN2 synthesis layer: modulated 3x3 conv (optionally 2x up), demodulation, noise, bias, lrelu.
 
     Modulation and demodulation are applied to the activations (StyleGAN2's non-fused form), so the
-    conv weight is shared across the batch; the 2x-up variant is a stride-2 transposed conv followed
-    by the FIR filter, as in the reference.
+    conv weight is shared across the batch; the 2x-up variant is a stride-2 transposed conv with the
+    weight as stored (not flipped), followed by the FIR filter, as in the reference's
+    `conv2d_resample`. conv_clamp > 0 clamps the output (after the activation and its gain) to
+    +-conv_clamp, as the reference's synthesis layers do (256); 0 turns it off.
     """
 
     def __init__(self, in_ch: int, out_ch: int, w_dim: int, resolution: int, up: bool = False,
-                 use_noise: bool = True, kernel: int = 3):
+                 use_noise: bool = True, kernel: int = 3, conv_clamp: float = 0.0):
         super().__init__()
         self.up, self.resolution, self.use_noise, self.kernel = up, resolution, use_noise, kernel
+        self.conv_clamp = float(conv_clamp or 0.0)
         self.affine = FullyConnected(w_dim, in_ch, bias_init=1.0)
         self.weight = nn.Parameter(torch.randn(out_ch, in_ch, kernel, kernel))
         self.bias = nn.Parameter(torch.zeros(out_ch))
@@ -102,8 +105,8 @@ class ModulatedConv(nn.Module):
         dcoefs = ((weight[None] * styles[:, None, :, None, None]).square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()
         x = x * styles[:, :, None, None]
         if self.up:
-            # Transposed conv with the kernel flipped (as the reference does), then the FIR filter.
-            x = F.conv_transpose2d(x, weight.transpose(0, 1).flip([2, 3]), stride=2)  # [B, out, 2H+1, 2W+1]
+            # Transposed conv with the weight as stored, then the FIR filter.
+            x = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)  # [B, out, 2H+1, 2W+1]
             x = upfirdn2d(x, self.resample_filter, pad=(1, 1, 1, 1), gain=4.0)
         else:
             x = F.conv2d(x, weight, padding=self.kernel // 2)
@@ -115,14 +118,15 @@ class ModulatedConv(nn.Module):
                 noise = self.noise_const.to(x.dtype)
             x = x + noise * self.noise_strength
         x = x + self.bias[None, :, None, None].to(x.dtype)
-        return F.leaky_relu(x, 0.2) * SQRT2
+        return clamp_activations(F.leaky_relu(x, 0.2) * SQRT2, self.conv_clamp)
 
 
 class ToRGB(nn.Module):
-    """Modulated 1x1 conv without demodulation, linear output (StyleGAN2's toRGB)."""
+    """Modulated 1x1 conv without demodulation, linear output (StyleGAN2's toRGB), clamped like ModulatedConv."""
 
-    def __init__(self, in_ch: int, out_ch: int, w_dim: int):
+    def __init__(self, in_ch: int, out_ch: int, w_dim: int, conv_clamp: float = 0.0):
         super().__init__()
+        self.conv_clamp = float(conv_clamp or 0.0)
         self.affine = FullyConnected(w_dim, in_ch, bias_init=1.0)
         self.weight = nn.Parameter(torch.randn(out_ch, in_ch, 1, 1))
         self.bias = nn.Parameter(torch.zeros(out_ch))
@@ -131,4 +135,9 @@ class ToRGB(nn.Module):
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         styles = self.affine(w) * self.weight_gain  # [B, in]
         x = F.conv2d(x * styles[:, :, None, None], self.weight)
-        return x + self.bias[None, :, None, None]
+        return clamp_activations(x + self.bias[None, :, None, None], self.conv_clamp)
+
+
+def clamp_activations(x: torch.Tensor, limit: float) -> torch.Tensor:
+    """x clamped to [-limit, limit]; unchanged when limit is 0 (off)."""
+    return x.clamp(-limit, limit) if limit > 0 else x

@@ -16,16 +16,18 @@ from .layers import ModulatedConv, ToRGB, fir_filter, upsample2d
 
 
 class SynthesisBlock(nn.Module):
-    def __init__(self, in_ch: int, out_ch: int, w_dim: int, resolution: int, img_channels: int, use_noise: bool):
+    def __init__(self, in_ch: int, out_ch: int, w_dim: int, resolution: int, img_channels: int, use_noise: bool,
+                 conv_clamp: float = 0.0):
         super().__init__()
         self.resolution = resolution
         if in_ch == 0:
             self.const = nn.Parameter(torch.randn(out_ch, resolution, resolution))
             self.conv0 = None
         else:
-            self.conv0 = ModulatedConv(in_ch, out_ch, w_dim, resolution, up=True, use_noise=use_noise)
-        self.conv1 = ModulatedConv(out_ch, out_ch, w_dim, resolution, use_noise=use_noise)
-        self.torgb = ToRGB(out_ch, img_channels, w_dim)
+            self.conv0 = ModulatedConv(in_ch, out_ch, w_dim, resolution, up=True, use_noise=use_noise,
+                                       conv_clamp=conv_clamp)
+        self.conv1 = ModulatedConv(out_ch, out_ch, w_dim, resolution, use_noise=use_noise, conv_clamp=conv_clamp)
+        self.torgb = ToRGB(out_ch, img_channels, w_dim, conv_clamp=conv_clamp)
         self.register_buffer("resample_filter", fir_filter(), persistent=False)
 
     def forward(self, x, img, w, noise_mode: str):
@@ -41,7 +43,7 @@ class SynthesisBlock(nn.Module):
 
 class SynthesisNetwork(nn.Module):
     def __init__(self, w_dim: int, resolution: int, img_channels: int, channel_base: int, channel_max: int,
-                 use_noise: bool = True):
+                 use_noise: bool = True, conv_clamp: float = 0.0):
         super().__init__()
         if resolution < 4 or resolution & (resolution - 1):
             raise ValueError(f"plane resolution must be a power of two >= 4, got {resolution}")
@@ -51,7 +53,7 @@ class SynthesisNetwork(nn.Module):
         self.blocks = nn.ModuleList()
         for r in resolutions:
             in_ch = ch[r // 2] if r > 4 else 0
-            self.blocks.append(SynthesisBlock(in_ch, ch[r], w_dim, r, img_channels, use_noise))
+            self.blocks.append(SynthesisBlock(in_ch, ch[r], w_dim, r, img_channels, use_noise, conv_clamp))
 
     def forward(self, w: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
         """w [B, w_dim] (broadcast to every layer) -> [B, img_channels, Rp, Rp]."""

@@ -29,12 +29,14 @@ def _eval_field(field: Field, origins: torch.Tensor, dirs: torch.Tensor, t: torc
 def render_rays(field: Field | None, origins: torch.Tensor, dirs: torch.Tensor, near: torch.Tensor,
                 far: torch.Tensor, num_coarse: int, num_fine: int, far_opaque: bool, deterministic: bool,
                 generator: torch.Generator | None = None, composite_impl: str = "reference",
-                stop_transmittance: float = 0.0, march: March | None = None) -> dict[str, torch.Tensor]:
+                stop_transmittance: float = 0.0, march: March | None = None, pdf_eps: float = 2e-5
+                ) -> dict[str, torch.Tensor]:
     """origins, dirs [B, R, 3] (unit dirs), near, far [B] -> rgb [B, R, C], opacity/depth/depth_raw [B, R].
 
     One network for both passes: the coarse samples and the importance samples drawn from their
     weights are merged, sorted and composited together (num_coarse + num_fine samples per ray).
-    composite_impl and stop_transmittance go to `core.kernels.composite`. With `march` (a fused
+    composite_impl and stop_transmittance go to `core.kernels.composite`; pdf_eps is added to the
+    coarse weights before the importance-sampling CDF. With `march` (a fused
     points -> field -> compositing op, inference) the field is not called: the coarse pass marches
     the coarse depths for their weights, the fine pass marches all merged depths again (so the
     coarse samples are evaluated twice, and no per-sample tensor is ever materialised).
@@ -46,14 +48,14 @@ def render_rays(field: Field | None, origins: torch.Tensor, dirs: torch.Tensor, 
     if march is not None:
         out = march(origins, dirs, t)
         if num_fine > 0:
-            t_f = importance(t, out["weights"], num_fine, deterministic, generator)  # [B, R, Nf]
+            t_f = importance(t, out["weights"], num_fine, deterministic, generator, pdf_eps)  # [B, R, Nf]
             out = march(origins, dirs, torch.sort(torch.cat([t, t_f], dim=-1), dim=-1).values)
         return {k: v for k, v in out.items() if k != "weights"}
     rgb, sigma = _eval_field(field, origins, dirs, t)
     if num_fine > 0:
         with torch.no_grad():
             w = composite(rgb[..., :0], sigma, t, far_opaque, stop_transmittance, impl=composite_impl)["weights"]
-        t_f = importance(t, w, num_fine, deterministic, generator)  # [B, R, Nf]
+        t_f = importance(t, w, num_fine, deterministic, generator, pdf_eps)  # [B, R, Nf]
         rgb_f, sigma_f = _eval_field(field, origins, dirs, t_f)
         t = torch.cat([t, t_f], dim=-1)
         t, order = torch.sort(t, dim=-1)

@@ -60,14 +60,14 @@ def sample_pdf(bins: torch.Tensor, weights: torch.Tensor, n: int, deterministic:
 
 
 def importance(t_coarse: torch.Tensor, weights: torch.Tensor, n: int, deterministic: bool,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+               generator: torch.Generator | None = None, eps: float = 2e-5) -> torch.Tensor:
     """Fine depths [..., n] from coarse depths [..., S] and their compositing weights [..., S].
 
     As in NeRF and the reference: the bins are the midpoints between coarse depths and the
-    weights of the interior samples define the density over them.
+    weights of the interior samples (+ eps) define the density over them.
     """
     if t_coarse.shape[-1] < 3:  # no interior samples: spread the fine samples between the ends
         ends = torch.stack([t_coarse[..., 0], t_coarse[..., -1]], dim=-1)
         return sample_pdf(ends, torch.ones_like(ends[..., :1]), n, deterministic, generator)
     mids = 0.5 * (t_coarse[..., 1:] + t_coarse[..., :-1])  # [..., S - 1]
-    return sample_pdf(mids, weights[..., 1:-1], n, deterministic, generator)
+    return sample_pdf(mids, weights[..., 1:-1], n, deterministic, generator, eps)

@@ -67,13 +67,14 @@ def restore_training_snapshot(path: Path, nets: dict, opts: dict, d: distlib.Dis
     snapshot is widened (conditioning.add_class_conditioning; G's label weights at `label_init`).
     """
     data = load_checkpoint(path)
-    for key in ("G", "D", "progress"):
+    official = data.get("meta", {}).get("source_kind") == "official-epigraf"
+    for key in ("G", "progress") if official else ("G", "D", "progress"):
         if key not in data:
             raise UserError(f"'{path}' is a viewer-only checkpoint (no '{key}'): it cannot resume training")
     c_dim, saved_c_dim = nets["G"].c_dim, data["config"]["generator"]["c_dim"]
     if saved_c_dim not in (0, c_dim):
         raise UserError(f"'{path}' has {saved_c_dim} class labels, the run {c_dim}: resume it on data with its labels")
-    states = {k: data[k] for k in ("G", "D", "G_ema")}
+    states = {k: data[k] for k in ("G", "D", "G_ema") if k in data}
     if saved_c_dim == 0 and c_dim > 0:  # adding class labels to an unconditional model
         init = {"G": label_init, "G_ema": label_init, "D": 0.0}
         states = {k: add_class_conditioning(v, nets[k].state_dict(), c_dim, k, init[k]) for k, v in states.items()}
@@ -86,6 +87,7 @@ def restore_training_snapshot(path: Path, nets: dict, opts: dict, d: distlib.Dis
         if d.main:
             why = (f"it was unconditional: {c_dim} class labels added, G's label weights at "
                    f"{label_init:g} x a fresh network's, D's at zero" if saved_c_dim != c_dim else
+                   "an official EpiGRAF snapshot: its G and G_ema, a freshly initialised D" if official else
                    "it holds weights without optimiser state or RNG streams")
             print(f"note: continuing from '{path}' with fresh Adam moments ({why}); the run continues "
                   f"from the weights (not an exact resume)", flush=True)

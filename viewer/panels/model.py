@@ -24,8 +24,9 @@ def draw(app: ViewerApp) -> None:
         line(f"loading {app.loader.loading} ...")
     elif m is not None:
         cfg = m.cfg
-        line(f"preset {cfg.name}, {cfg.img_resolution}^2 images, planes {cfg.generator.plane_res}^2, "
-             f"{cfg.render.num_coarse}+{cfg.render.num_fine} samples, z {cfg.generator.z_dim}, "
+        note = m.info.get("meta", {}).get("source_note")  # where it came from, when not one of our files
+        line((f"{note}; " if note else "") + f"preset {cfg.name}, {cfg.img_resolution}^2 images, "
+             f"planes {cfg.generator.plane_res}^2, {cfg.render.num_coarse}+{cfg.render.num_fine} samples, z {cfg.generator.z_dim}, "
              f"classes {cfg.generator.c_dim}, pose cond {'on' if cfg.generator.pose_cond else 'off'}, "
              f"device {m.device}")
     else:
@@ -41,7 +42,7 @@ def draw(app: ViewerApp) -> None:
         app.file_dialog.open(app)
     if imgui.is_item_hovered():
         imgui.set_tooltip("pick a checkpoint, run folder or latent in a file browser (Ctrl+O)")
-    hint("a checkpoint .pt, a run folder (its newest snapshot) or random:PRESET" +
+    hint("a checkpoint .pt, an official EpiGRAF .pkl, a run folder (its newest snapshot) or random:PRESET" +
          ("; or drop a checkpoint, run folder or .npy latent on the window" if app.drop_enabled else ""))
     for name in PRESETS:
         if imgui.small_button(f"random:{name}"):
