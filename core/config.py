@@ -51,6 +51,14 @@ class GeneratorConfig:
     decoder_hidden: int = doc(64, "Hidden width of the tri-plane decoder MLP (planes -> hidden -> rgb+density).")
     cube_scale: float = doc(0.2, "Half side of the world cube covered by the tri-planes (points are divided by it).")
     density_shift: float = doc(0.0, "sigma = softplus(raw + shift); EpiGRAF uses 0, EG3D -1.")
+    bg_model: str = doc("none", "Background beyond the unit sphere: 'none', or 'sphere' (EpiGRAF's NeRF++ "
+                                "background: a modulated MLP on inverse-depth samples; needs render.far_opaque "
+                                "false).")
+    bg_channels: int = doc(128, "Width of the background MLP.")
+    bg_blocks: int = doc(2, "Blocks of the background MLP (the first has one layer, the others two).")
+    bg_period: float = doc(64.0, "Positional-encoding period of the background: ceil(log2 period) frequencies.")
+    bg_steps: int = doc(8, "Inverse-depth samples per ray in the background.")
+    bg_start: float = doc(1.0, "First (nearest) inverse depth of the background samples (1 = the unit sphere).")
     density_noise_init: float = doc(1.0, "Std of Gaussian noise on raw density at the start of training.")
     density_noise_kimg: float = doc(5000.0, "kimg over which the density noise anneals linearly to 0.")
 

@@ -44,7 +44,7 @@ def test_config_is_read_from_the_snapshot(imported):
     assert (r.num_coarse, r.num_fine) == (meta["num_ray_steps"], meta["num_ray_steps"])
     assert r.background == ("white" if meta["white_back"] else "zero")
     assert g.conv_clamp == 256.0 and r.pdf_eps == 2e-5
-    assert (g.background == "sphere") == (meta["bg_model"] is not None)
+    assert (g.bg_model == "sphere") == (meta["bg_model"] is not None)
     assert r.far_opaque == (meta["bg_model"] is None)
     if g.pose_cond:
         np.testing.assert_allclose([c.yaw_mean, c.pitch_mean], e["mean_camera_pose"][:2], atol=1e-7)
@@ -93,12 +93,15 @@ def _cameras(G, e, k):
 def test_renders_match_the_official_renders(imported):
     """Deterministic renders (half-pixel centres, levels (k + 0.5)/n): image and sum(w t) depth."""
     name, G, info, e, meta = imported
-    planes = G.planes(torch.from_numpy(e["w_psi07"]))
+    w = torch.from_numpy(e["w_psi07"])
+    planes = G.planes(w)
     res = meta["render_res"]
     for k in range(len(e["cam_yaw"])):
-        out = G.render(planes, _cameras(G, e, k), resolution=res)
+        out = G.render(planes, _cameras(G, e, k), resolution=res, w=w)
         np.testing.assert_allclose(out["image"].numpy(), e["image"][:, k], atol=2e-3, rtol=0)
         np.testing.assert_allclose(out["depth_raw"].numpy(), e["depth"][:, k], atol=2e-3, rtol=0)
-        if "image_fg" in e:
+        if "image_fg" in e:  # the background model: its own colour, and the foreground alone
+            np.testing.assert_allclose(out["background"].numpy(), e["image_bg_only"][:, k], atol=2e-3, rtol=0)
             fg = G.render(planes, _cameras(G, e, k), resolution=res, show_background=False)
             np.testing.assert_allclose(fg["image"].numpy(), e["image_fg"][:, k], atol=2e-3, rtol=0)
+            assert "background" not in fg

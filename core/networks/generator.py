@@ -2,8 +2,11 @@
 
     w = G.mapping(z, c, psi=0.7)                      # [B, w_dim]
     planes = G.planes(w)                              # [B, 3, C, Rp, Rp]  (cache these per w)
-    out = G.render(planes, cameras, resolution=128)   # image [B, 3, H, W] in [-1, 1], depth, opacity
+    out = G.render(planes, cameras, resolution=128, w=w)  # image [B, 3, H, W] in [-1, 1], depth, opacity
     rgb, sigma = G.query(planes, points)              # any world points [B, N, 3]
+
+`w` is needed by `render` only for a model with a background MLP (generator.bg_model 'sphere'),
+whose styles come from w; the tri-plane field itself lives in the planes.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from ..cameras import Cameras, from_config, pose_cond_vector, to_angles
 from ..config import ModelConfig
 from ..render.rays import Patch, make_rays
 from ..render.renderer import render_rays_chunked
+from .background import SphereBackground, render_background
 from .mapping import MappingNetwork
 from .synthesis import SynthesisNetwork
 from .triplane import TriPlaneDecoder, sample_triplanes
@@ -49,6 +53,10 @@ class TriPlaneGenerator(nn.Module):
         self.synthesis = SynthesisNetwork(g.w_dim, g.plane_res, 3 * g.plane_channels, g.channel_base,
                                           g.channel_max, g.use_noise, g.conv_clamp)
         self.decoder = TriPlaneDecoder(g.plane_channels, g.decoder_hidden, 4)
+        if g.bg_model not in ("none", "sphere"):
+            raise ValueError(f"unknown generator.bg_model '{g.bg_model}' (none, sphere)")
+        self.background = (SphereBackground(g.w_dim, g.bg_channels, g.bg_blocks, g.bg_period)
+                           if g.bg_model == "sphere" else None)
 
     # ---------------------------------------------------------------------------------------------
     # Latents
@@ -112,8 +120,8 @@ class TriPlaneGenerator(nn.Module):
     def render(self, planes: torch.Tensor, cameras: Cameras, resolution: int | None = None,
                patch: Patch | None = None, num_coarse: int | None = None, num_fine: int | None = None,
                deterministic: bool = True, density_noise: float = 0.0, background=None,
-               chunk_rays: int | None | str = "auto", generator: torch.Generator | None = None
-               ) -> dict[str, torch.Tensor]:
+               chunk_rays: int | None | str = "auto", generator: torch.Generator | None = None,
+               w: torch.Tensor | None = None, show_background: bool = True) -> dict[str, torch.Tensor]:
         """Render images (or patches) of the field held in `planes`.
 
         resolution: output pixels per side (the patch's r when `patch` is given); defaults to the
@@ -121,8 +129,12 @@ class TriPlaneGenerator(nn.Module):
         jitter, evenly spaced inverse-CDF levels (evaluation); False for training. background: a
         name, grey level or RGB in [-1, 1] (default: the config's). chunk_rays: rays per chunk
         ('auto' = the config's, or all at once when gradients flow into `planes`).
+        w [B, w_dim]: the latents of the planes, required when the model has a background MLP;
+        show_background False leaves it out (the foreground alone, as the reference's ignore_bg).
         Returns image [B, 3, H, W], opacity, depth (normalised by opacity; the far bound where
-        empty) and depth_raw (sum of w * t) [B, 1, H, W].
+        empty) and depth_raw (sum of w * t) [B, 1, H, W], all of the foreground; with the
+        background MLP also `background` [B, 3, H, W], its own colour before the foreground's
+        transmittance.
         """
         rc = self.cfg.render
         res = resolution or self.cfg.img_resolution
@@ -155,7 +167,19 @@ class TriPlaneGenerator(nn.Module):
         bg = background_color(rc.background if background is None else background, planes.device, planes.dtype)
         b = planes.shape[0]
         image = out["rgb"] + (1 - out["opacity"][..., None]) * bg
-        result = {"image": image.transpose(1, 2).reshape(b, -1, res, res)}
+        result = {}
+        if self.background is not None and show_background:
+            if w is None:
+                raise ValueError("this model has a background MLP: pass the planes' latents, G.render(..., w=w)")
+            g = self.cfg.generator
+            per = max(1, chunk_rays // b) if chunk_rays else origins.shape[1]  # rays of each image per chunk
+            bg_rgb = torch.cat([render_background(self.background, w, origins[:, i:i + per], dirs[:, i:i + per],
+                                                  g.bg_start, g.bg_steps, deterministic, bg, generator,
+                                                  rc.kernel_impl)
+                                for i in range(0, origins.shape[1], per)], dim=1)
+            image = image + bg_rgb * out["transmittance_last"][..., None]
+            result["background"] = bg_rgb.transpose(1, 2).reshape(b, -1, res, res)
+        result["image"] = image.transpose(1, 2).reshape(b, -1, res, res)
         for k in ("opacity", "depth", "depth_raw"):
             result[k] = out[k].reshape(b, 1, res, res)
         return result
@@ -165,7 +189,7 @@ class TriPlaneGenerator(nn.Module):
         """Convenience: mapping -> planes -> render (pose conditioning from the render cameras)."""
         pose = to_angles(cameras.to(z.device))[:, :2] if self.cfg.generator.pose_cond else None
         w = self.mapping(z, c, psi, pose=pose)
-        return self.render(self.planes(w), cameras, **render_kwargs)
+        return self.render(self.planes(w), cameras, w=w, **render_kwargs)
 
     def default_cameras(self, batch: int = 1, device=None) -> Cameras:
         """The camera prior's mean camera, repeated."""

@@ -126,11 +126,18 @@ def generator_config(G: ModuleRecord) -> tuple[ModelConfig, dict]:
     g.density_shift = float(gen.get("density_shift", 0.0))
     g.density_noise_init = float(gen.get("nerf_noise_std_init", 1.0))
     g.density_noise_kimg = float(gen.get("nerf_noise_kimg_growth", 5000))
-    g.conv_clamp = 256.0
+    layer = submodule(G, "synthesis.tri_plane_decoder.b4.conv1")
+    clamp = layer.state.get("conv_clamp", 256) if layer is not None else 256
+    g.conv_clamp = float(clamp) if clamp is not None else 0.0  # None where training.fp32 was set
+    _require(not float(gen.get("camera_cond_noise_std", 0.0) or 0.0), "model.generator.camera_cond_noise_std",
+             gen.get("camera_cond_noise_std"), "the reference adds this noise to the pose even when evaluating")
     if bg_type == "sphere":
-        g.background = "sphere"
+        g.bg_model = "sphere"
         g.bg_blocks = int(bg.get("num_blocks", 2))
-        g.bg_channels = min(int(bg.get("cbase", 32768)) // 2, int(bg.get("cmax", 128)))
+        widths = {min(int(bg.get("cbase", 32768)) // 2 ** (i + 2), int(bg.get("cmax", 128))) for i in range(g.bg_blocks)}
+        _require(len(widths) == 1, "model.generator.bg_model.cbase", bg.get("cbase"),
+                 "the background MLP has one width in every block")
+        g.bg_channels = widths.pop()
         g.bg_period = float(bg.get("posenc_period_len", 64.0))
         g.bg_steps = int(bg.get("num_steps", 8))
         g.bg_start = float(bg.get("start", 1.0))
@@ -140,6 +147,8 @@ def generator_config(G: ModuleRecord) -> tuple[ModelConfig, dict]:
                  bg.get("output_channels"), "the background outputs rgb and density")
         _require(not (bg.get("fmm", {}) or {}).get("enabled", False), "model.generator.bg_model.fmm.enabled", True,
                  "factorised multiplicative modulation is not implemented")
+        _require(int(bg.get("num_fp16_blocks", 0)) == 0, "model.generator.bg_model.num_fp16_blocks",
+                 bg.get("num_fp16_blocks"), "the background is computed in float32")
 
     r = cfg.render
     steps = int(gen.get("num_ray_steps", 48))
@@ -198,7 +207,7 @@ def generator_state(G: ModuleRecord) -> dict[str, torch.Tensor]:
         elif k.startswith("mapping."):
             out["mapping_network." + k[len("mapping."):]] = v
         elif k.startswith("synthesis.bg_model."):
-            out["background." + k[len("synthesis.bg_model."):]] = v
+            out["background." + k[len("synthesis.bg_model."):]] = v  # same block/layer names as ours
         else:
             raise UserError(f"the snapshot's generator has a weight '{k}' this importer does not know: "
                             f"its architecture differs from EpiGRAF's; it was not loaded")

@@ -31,7 +31,8 @@ def render_rays(field: Field | None, origins: torch.Tensor, dirs: torch.Tensor, 
                 generator: torch.Generator | None = None, composite_impl: str = "reference",
                 stop_transmittance: float = 0.0, march: March | None = None, pdf_eps: float = 2e-5
                 ) -> dict[str, torch.Tensor]:
-    """origins, dirs [B, R, 3] (unit dirs), near, far [B] -> rgb [B, R, C], opacity/depth/depth_raw [B, R].
+    """origins, dirs [B, R, 3] (unit dirs), near, far [B] -> rgb [B, R, C], opacity/depth/depth_raw/
+    transmittance_last [B, R].
 
     One network for both passes: the coarse samples and the importance samples drawn from their
     weights are merged, sorted and composited together (num_coarse + num_fine samples per ray).
@@ -50,7 +51,7 @@ def render_rays(field: Field | None, origins: torch.Tensor, dirs: torch.Tensor, 
         if num_fine > 0:
             t_f = importance(t, out["weights"], num_fine, deterministic, generator, pdf_eps)  # [B, R, Nf]
             out = march(origins, dirs, torch.sort(torch.cat([t, t_f], dim=-1), dim=-1).values)
-        return {k: v for k, v in out.items() if k != "weights"}
+        return _finish(out)
     rgb, sigma = _eval_field(field, origins, dirs, t)
     if num_fine > 0:
         with torch.no_grad():
@@ -61,8 +62,15 @@ def render_rays(field: Field | None, origins: torch.Tensor, dirs: torch.Tensor, 
         t, order = torch.sort(t, dim=-1)
         rgb = torch.cat([rgb, rgb_f], dim=-2).gather(-2, order[..., None].expand(-1, -1, -1, rgb.shape[-1]))
         sigma = torch.cat([sigma, sigma_f], dim=-1).gather(-1, order)
-    out = composite(rgb, sigma, t, far_opaque, stop_transmittance, impl=composite_impl)
-    del out["weights"]
+    return _finish(composite(rgb, sigma, t, far_opaque, stop_transmittance, impl=composite_impl))
+
+
+def _finish(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """composite()'s outputs without the per-sample weights, with `transmittance_last`: the
+    transmittance in front of each ray's last sample (1 - the other samples' weights), which a
+    background behind the samples is multiplied by (the reference's final_transmittance)."""
+    weights = out.pop("weights")
+    out["transmittance_last"] = 1 - weights[..., :-1].sum(-1)
     return out
 
 
