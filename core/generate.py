@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     cam = camlib.from_config(cfg.camera, yaw=args.yaw, pitch=args.pitch, device=device)
 
     def render(w, cams):
-        return G.render(G.planes(w), cams, resolution=res, num_coarse=nc, num_fine=nf)
+        return G.render(G.planes(w), cams, resolution=res, num_coarse=nc, num_fine=nf, w=w)
 
     images, depths = [], []
     for seed, w in zip(tqdm(seeds, desc="samples", unit="img", file=sys.stdout), ws):
@@ -88,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         def frames():
             for a in tqdm(angles, desc="orbit video", unit="frame", file=sys.stdout):
                 cams = camlib.from_config(cfg.camera, yaw=float(a[0]), pitch=float(a[1]), device=device)
-                tiles = [image_to_uint8(G.render(p, cams, resolution=res, num_coarse=nc, num_fine=nf)["image"][0])
-                         for p in planes]
+                tiles = [image_to_uint8(G.render(p, cams, resolution=res, num_coarse=nc, num_fine=nf, w=w)["image"][0])
+                         for p, w in zip(planes, ws)]
                 yield make_grid(tiles, cols)
         n = write_mp4(frames(), outdir / "orbit.mp4", args.fps)
         print(f"wrote {outdir / 'orbit.mp4'} ({n} frames)")

@@ -123,7 +123,7 @@ class ViewerApp:
         # need a different render, so switching between RGB, depth and opacity is instant
         mode = "normals" if r.mode == "normals" else "rgb"
         return ViewSpec(self.state.camera.camera.copy(), mode, int(r.resolution), float(r.coarse_mult),
-                        float(r.fine_mult), bg)
+                        float(r.fine_mult), bg, bool(r.show_bg_model))
 
     def latent_spec(self):
         g = self.model.cfg.generator

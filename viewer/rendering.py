@@ -61,10 +61,11 @@ class ViewSpec:
     coarse_mult: float = 1.0
     fine_mult: float = 1.0
     background: tuple[float, float, float] | None = None  # RGB in [-1, 1]; None = the model's
+    show_bg_model: bool = True  # a model's background MLP (generator.bg_model) behind the object
 
     def __hash__(self) -> int:
         return hash((self.camera.key(), self.mode, self.resolution, self.coarse_mult, self.fine_mult,
-                     self.background))
+                     self.background, self.show_bg_model))
 
 
 @dataclass(frozen=True, eq=False)
@@ -221,7 +222,8 @@ class RenderEngine:
                 patch = None if n == 1 else Patch(torch.tensor([tile / r_full]),
                                                   torch.tensor([[i * tile / r_full, j * tile / r_full]]))
                 out = G.render(planes, cams, resolution=tile, patch=patch, num_coarse=quality.num_coarse,
-                               num_fine=quality.num_fine, background=view.background)
+                               num_fine=quality.num_fine, background=view.background, w=w,
+                               show_background=view.show_bg_model)
                 img = out["image"][0]
                 if view.mode == "normals":
                     nrm = surface_normals(G, planes, cams, out["depth"], tile, patch)[0]

@@ -112,6 +112,7 @@ class RenderState:
     fine_mult: float = 1.0
     model_background: bool = True  # use the model's background colour
     background: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])  # RGB in [0, 1]
+    show_bg_model: bool = True  # draw a model's background MLP (models with generator.bg_model)
     resolution: int = 256  # full-quality resolution
     adaptive: bool = True  # lower resolution while moving to hold the target frame rate
     target_fps: float = 12.0

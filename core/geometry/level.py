@@ -176,7 +176,7 @@ def generator_level(G, planes: torch.Tensor, grid: DensityGrid, views: int = 6, 
                          f"got a '{grid.kind}' grid")
     cams = cameras if cameras is not None else view_cameras(G.cfg.camera, views, device=planes.device)
     b = len(cams)
-    out = G.render(planes.expand(b, *planes.shape[1:]), cams, resolution=res)
+    out = G.render(planes.expand(b, *planes.shape[1:]), cams, resolution=res, show_background=False)
     origins, dirs = make_rays(cams.to(planes.device, torch.float32), res)
     return level_from_views(grid, origins.cpu(), dirs.cpu(), out["opacity"].reshape(b, -1).cpu())
 

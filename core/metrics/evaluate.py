@@ -157,7 +157,8 @@ def generated_features(G: torch.nn.Module, n: int, resolution: int, net: Feature
     for i in range(0, n, batch):
         c = labels[i:i + batch].to(device) if labels is not None else None
         w = G.mapping(z[i:i + batch].to(device), c, psi=psi)
-        img = G.render(G.planes(w), cams[i:i + batch].to(device), resolution=resolution, deterministic=True)["image"]
+        img = G.render(G.planes(w), cams[i:i + batch].to(device), resolution=resolution, deterministic=True,
+                       w=w)["image"]
         out.append(net(images_to_uint8(img)).cpu().numpy().astype(np.float32))
         bar.update(img.shape[0])
     bar.close()

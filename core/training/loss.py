@@ -114,7 +114,7 @@ class EpiGRAFLoss:
         w = self.G.mapping(b.gen_z, b.gen_c, pose=pose, update_w_avg=update_w_avg)
         planes = self.G.planes(w, noise_mode="random")
         out = self.G.render(planes, b.gen_cams, resolution=self.cfg.train.patch_res, patch=b.patch,
-                            deterministic=False, density_noise=self.density_noise(kimg), chunk_rays=None)
+                            deterministic=False, density_noise=self.density_noise(kimg), chunk_rays=None, w=w)
         return out["image"], planes
 
     def run_D(self, img: torch.Tensor, b: Batch, c: torch.Tensor | None, cams: Cameras, kimg: float) -> torch.Tensor:

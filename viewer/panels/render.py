@@ -49,6 +49,10 @@ def draw(app: ViewerApp) -> None:
     _, r.target_fps = imgui.slider_float("target fps", r.target_fps, 2.0, 60.0, "%.0f")
     _, r.moving_samples = imgui.slider_float("samples x while moving", r.moving_samples, 0.1, 1.0, "%.2f")
     imgui.separator_text("Background")
+    if app.model is not None and app.model.cfg.generator.bg_model != "none":
+        _, r.show_bg_model = imgui.checkbox("the model's background scene", r.show_bg_model)
+        if imgui.is_item_hovered():
+            imgui.set_tooltip("the background MLP behind the object (NeRF++ sphere); off: the object alone")
     _, r.model_background = imgui.checkbox("the model's background", r.model_background)
     if not r.model_background:
         _, col = imgui.color_edit3("colour", r.background)
