@@ -207,6 +207,8 @@ class TrainConfig:
     pose_swap_kimg: float = doc(1000.0, "kimg over which the pose-swap probability anneals.")
     tick_kimg: float = doc(4.0, "Progress line and stats every this many kimg.")
     snapshot_ticks: int = doc(50, "Snapshot (and sample grid) every this many ticks.")
+    grid_res: int = doc(0, "Resolution of the sample grid's images written with each snapshot (0 = the image "
+                           "resolution; lower it to save time on a CPU).")
     metrics: tuple[str, ...] = doc(("fid2k",), "Metrics evaluated with every snapshot (empty to skip).")
     seed: int = doc(0, "Random seed (per-process streams derive from it).")
     workers: int = doc(2, "Data-loading worker processes per training process.")

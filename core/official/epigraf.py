@@ -175,9 +175,47 @@ def generator_config(G: ModuleRecord) -> tuple[ModelConfig, dict]:
     if pose_cond and torch.is_tensor(mean_pose):
         # the reference conditions on mapping.mean_camera_pose at evaluation: make it our default pose
         c.yaw_mean, c.pitch_mean = float(mean_pose[0]), float(mean_pose[1])
-    cfg.train.mirror = bool(get(root, "training.mirror", True))
-    cfg.train.r1_gamma = _gamma(get(root, "training.gamma", "auto"), cfg.train.r1_gamma)
+    _training_config(cfg, root)
     return cfg, root
+
+
+def _training_config(cfg: ModelConfig, root: dict) -> None:
+    """The discriminator's shape and the training settings of the official run, so that a fine-tune
+    (`core.train --resume`) builds the D the run had and continues its schedules."""
+    dcfg = get(root, "model.discriminator", {}) or {}
+    d = cfg.discriminator
+    d.channel_base = int(round(float(dcfg.get("cbase", 32768)) * float(dcfg.get("fmaps", 0.5))))
+    d.channel_base = max(d.channel_base, cfg.img_resolution)  # at least one channel in the first block
+    d.channel_max = int(dcfg.get("cmax", 512))
+    d.variant = "epigraf" if dcfg.get("hyper_mod", True) else "standard"
+    d.mbstd_group = int(dcfg.get("mbstd_group_size", 4))
+    d.camera_cond = bool(dcfg.get("camera_cond", False))
+    d.camera_encoding = "raw" if dcfg.get("camera_cond_raw", False) else "fourier"
+    d.camera_drop_p = float(dcfg.get("camera_cond_drop_p", d.camera_drop_p))
+    t = cfg.train
+    tr = get(root, "training", {}) or {}
+    patch = tr.get("patch", {}) or {}
+    if patch.get("enabled", True):
+        t.patch_res = int(patch.get("resolution", 64))
+        t.patch_dist = {"beta": "beta", "uniform": "uniform"}.get(patch.get("distribution"), t.patch_dist)
+        t.patch_beta_start = float(patch.get("beta_val_start", t.patch_beta_start))
+        t.patch_beta_end = float(patch.get("beta_val_end", t.patch_beta_end))
+        t.patch_anneal_kimg = float(patch.get("anneal_kimg", t.patch_anneal_kimg))
+        t.patch_group = d.mbstd_group
+    else:
+        t.patch_dist, t.patch_res = "full", cfg.img_resolution
+    t.batch = int(tr.get("batch_size", t.batch))
+    t.mirror = bool(tr.get("mirror", True))
+    t.r1_gamma = _gamma(tr.get("gamma", "auto"), t.r1_gamma)
+    t.augment = "ada" if (tr.get("augment", {}) or {}).get("mode", "ada") == "ada" else "none"
+    t.ada_target = float(tr.get("target", t.ada_target))
+    gen_opt = get(root, "model.generator.optim", {}) or {}
+    t.g_lr = float(gen_opt.get("lr", t.g_lr))
+    t.d_lr = float(dcfg.get("optim", {}).get("lr", t.d_lr)) if isinstance(dcfg.get("optim"), dict) else t.d_lr
+    t.ema_kimg = float(get(root, "model.generator.ema_multiplier", 0.3125)) * t.batch
+    loss = get(root, "model.loss_kwargs", {}) or {}
+    t.blur_init_sigma = float(loss.get("blur_init_sigma", t.blur_init_sigma))
+    t.blur_fade_kimg = float(loss.get("blur_fade_kimg", t.blur_fade_kimg))
 
 
 def _gamma(value: Any, default: float) -> float:

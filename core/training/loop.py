@@ -101,7 +101,8 @@ def _sample_grid(G_ema, cfg: ModelConfig, path: Path, device, c_dim: int) -> Non
         for i in range(6):
             for a in angles:
                 cams = camlib.from_config(cfg.camera, yaw=float(a[0]), pitch=float(a[1]), device=device)
-                tiles.append(image_to_uint8(G_ema.render(planes[i:i + 1], cams, w=w[i:i + 1])["image"][0]))
+                tiles.append(image_to_uint8(G_ema.render(planes[i:i + 1], cams, w=w[i:i + 1],
+                                                         resolution=cfg.train.grid_res or None)["image"][0]))
     save_png(make_grid(tiles, cols=8), path)
 
 
