@@ -374,7 +374,10 @@ def _parse_like(current: Any, raw: str, key: str, ftype: str = "") -> Any:
         if isinstance(current, int):
             return int(raw)
         if isinstance(current, float):
-            return float(raw)
+            value = float(raw)
+            if not math.isfinite(value):
+                raise UserError(f"config key '{key}' must be a finite number, got '{raw}'")
+            return value
         if isinstance(current, tuple):
             items = [x.strip() for x in raw.strip("()[]").split(",") if x.strip()]
             return tuple(items) if "str" in ftype else tuple(float(x) for x in items)

@@ -21,6 +21,10 @@ def cli_main(fn: Callable[..., int | None]) -> Callable[..., int]:
         except UserError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+        except OSError as e:  # a path that cannot be made or written: one line, not a traceback
+            where = f"'{e.filename}': " if e.filename else ""
+            print(f"error: {where}{e.strerror or e}", file=sys.stderr)
+            return 2
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return 130

@@ -52,7 +52,7 @@ from .geometry.fastgrid import separable_grid
 from .geometry.level import surface_level
 from .geometry.mesh import BACKENDS, COLOR_MODES, extract_mesh
 from .geometry.visibility import OCCLUSION_HALF, SURFACES, surface_grid
-from .runtime import add_model_options, class_label, parse_seeds, resolve_device, z_from_seed
+from .runtime import add_model_options, model_class_label, parse_seeds, resolve_device, z_from_seed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -126,8 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     chunk = args.chunk_points or (GPU_CHUNK_POINTS if device.type == "cuda" else DEFAULT_CHUNK_POINTS)
     outdir = Path(args.outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    c = class_label(cfg.generator.c_dim, args.class_idx, device=device,
-                    names=info.get("meta", {}).get("class_names"))
+    c = model_class_label(cfg.generator.c_dim, args.class_idx, info.get("meta", {}), device=device)
     print(f"model: {info['source']} (preset {cfg.name}, device {device})")
     level_text = "auto" if level is None else f"{level:.4g}"
     print(f"grid: {args.res}^3 over box {box.lo} .. {box.hi} (voxel {box.spacing(args.res)[0]:.4g}); "

@@ -8,10 +8,14 @@ new one (a bare mkstemp file would be 0o600, unreadable to the rest of a team sh
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
+
+from .errors import UserError
 
 _UMASK = os.umask(0)  # read once at import, while no other thread can be creating files
 os.umask(_UMASK)
@@ -36,9 +40,25 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
             os.fsync(f.fileno())
         os.chmod(tmp, _mode_for(path))
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, (OSError, RuntimeError)) and _disk_full(e, path):
+            free = shutil.disk_usage(path.parent).free / 2**20
+            raise UserError(f"cannot write '{path}': no space left on its disk ({free:.0f} MiB free); free some "
+                            f"space (earlier files are intact) and resume") from None
+        if isinstance(e, OSError):
+            raise UserError(f"cannot write '{path}': {e.strerror or e}") from None
         raise
+
+
+def _disk_full(e: BaseException, path: Path) -> bool:
+    """Whether a failed write ran out of space (torch.save reports it as a RuntimeError)."""
+    if isinstance(e, OSError):
+        return e.errno in (errno.ENOSPC, errno.EDQUOT)
+    try:
+        return "writ" in str(e).lower() and shutil.disk_usage(path.parent).free < 64 * 2**20
+    except OSError:
+        return False
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

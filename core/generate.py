@@ -18,7 +18,7 @@ from .checkpoint import load_generator
 from .errors import UserError, cli_main
 from .images import depth_to_uint8, image_to_uint8, make_grid, save_png
 from .latents import along_keyframes
-from .runtime import add_model_options, class_label, parse_seeds, resolve_device, z_from_seed
+from .runtime import add_model_options, model_class_label, parse_seeds, resolve_device, z_from_seed
 from .video import write_mp4
 
 
@@ -56,8 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     nf = round(cfg.render.num_fine * args.samples_mult)
     outdir = Path(args.outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    c = class_label(cfg.generator.c_dim, args.class_idx, device=device,
-                    names=info.get("meta", {}).get("class_names"))
+    c = model_class_label(cfg.generator.c_dim, args.class_idx, info.get("meta", {}), device=device)
     print(f"model: {info['source']} (preset {cfg.name}, {res}x{res}, {nc}+{nf} samples, device {device})")
 
     ws = [G.mapping(z_from_seed(s, cfg.generator.z_dim, device), c, psi=args.trunc) for s in seeds]

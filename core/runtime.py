@@ -38,6 +38,9 @@ def parse_seeds(text: str) -> list[int]:
         raise UserError(f"cannot read seeds '{text}': use a list like 0-7,10") from None
     if not seeds:
         raise UserError(f"no seeds in '{text}'")
+    bad = [s for s in seeds if not 0 <= s < 2**32]
+    if bad:
+        raise UserError(f"seed {bad[0]} is out of range: seeds are 0 to {2**32 - 1}")
     return seeds
 
 
@@ -70,12 +73,39 @@ def class_label(c_dim: int, class_idx: int | str | None, batch: int = 1, device=
     return c
 
 
+def model_class_label(c_dim: int, class_idx: int | str | None, meta: dict, device=None) -> torch.Tensor | None:
+    """class_label for a tool's --class, where no --class means the class the checkpoint suggests
+    (meta "viewer_class", what the viewer opens at; said in one line). Without a suggestion a
+    class-conditional model still needs --class."""
+    names = meta.get("class_names")
+    if class_idx is None and c_dim > 0 and isinstance(meta.get("viewer_class"), int) \
+            and 0 <= meta["viewer_class"] < c_dim:
+        class_idx = meta["viewer_class"]
+        name = f" ({names[class_idx]})" if names and class_idx < len(names) else ""
+        print(f"class: {class_idx}{name}, the one the checkpoint suggests (pass --class to choose another)")
+    return class_label(c_dim, class_idx, device=device, names=names)
+
+
+def finite_float(option: str):
+    """An argparse type for `option`: a finite number. A UserError (not argparse's usage text) so
+    that the entry point prints one line."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise UserError(f"{option} '{text}' is not a number") from None
+        if not np.isfinite(value):
+            raise UserError(f"{option} '{text}' is not a finite number")
+        return value
+    return parse
+
+
 def add_model_options(p: argparse.ArgumentParser, with_class: bool = True) -> None:
     """The options every tool that loads a generator shares: --ckpt, --device, --trunc, --rand-init-seed
     (and --class for tools that sample one class)."""
     p.add_argument("--ckpt", required=True, help="checkpoint file, run folder (newest snapshot), demo (the bundled model) or random:PRESET")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--trunc", type=float, default=1.0, help="truncation psi (1 = none)")
+    p.add_argument("--trunc", type=finite_float("--trunc"), default=1.0, help="truncation psi (1 = none)")
     p.add_argument("--rand-init-seed", type=int, default=0, help="initialisation seed for random:PRESET")
     if with_class:
         p.add_argument("--class", dest="class_idx", default=None,

@@ -13,6 +13,7 @@ stop it); a second run into a DIR that a live run holds is refused.
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import subprocess
 import sys
@@ -82,6 +83,8 @@ def _resolve_resume(arg: str | None, outdir: Path) -> Path | None:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    if (args.kimg is not None and not args.kimg > 0) or (args.batch is not None and args.batch <= 0):
+        raise UserError(f"--kimg and --batch must be positive (got {args.kimg}, {args.batch})")
     outdir = Path(args.outdir)
     check_run_folder_free(outdir)  # in every process: a refusal must not leave the others waiting
     if args.gpus > 1 and "WORLD_SIZE" not in os.environ:
@@ -112,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                             f"model) can change when resuming (got {changed[0]})")
     else:
         cfg = get_preset(args.preset)
+        apply_overrides(copy.deepcopy(cfg), overrides)  # a bad value is one line before the data is read
         from .data.dataset import ImageDataset
         ds = ImageDataset(args.data, camera_cfg=cfg.camera)
         if not any(o.startswith("generator.c_dim=") for o in overrides):
@@ -120,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"note: dataset images are {ds.resolution}^2; training at the preset's {cfg.img_resolution}^2 "
                   f"(resized on the fly)")
     apply_overrides(cfg, overrides)
+    if cfg.train.kimg <= 0 or cfg.train.batch <= 0:
+        raise UserError(f"--kimg and --batch must be positive (got kimg {cfg.train.kimg:g}, batch {cfg.train.batch})")
     from .training import distributed as distlib
     from .training.loop import train
     d = distlib.init_from_env(device.type)

@@ -64,3 +64,23 @@ def test_class_label_by_index_or_name():
             class_label(3, value, **kw)
     with pytest.raises(UserError, match="unconditional: drop --class"):
         class_label(0, "duck", names=names)
+
+
+def test_without_class_the_checkpoints_suggested_class_is_used(tmp_path, capsys):
+    """The README's command on the bundled (class-conditional) model works without --class: the class
+    the checkpoint suggests, said in one line; a model that suggests none still asks for --class."""
+    from core.checkpoint import build_generator, save_checkpoint
+    from tests.conftest import tiny_config
+
+    cfg = tiny_config()
+    cfg.generator.c_dim = 3
+    for meta, ok in (({"viewer_class": 2, "class_names": ["a", "b", "cup"]}, True), ({}, False)):
+        ckpt = tmp_path / f"cond{ok}.pt"
+        save_checkpoint(ckpt, cfg, build_generator(cfg, seed=1), meta=meta)
+        argv = ["--ckpt", str(ckpt), "--seeds", "0", "--res", "8", "--outdir", str(tmp_path / "out"), "--device", "cpu"]
+        if ok:
+            assert main(argv) == 0
+            assert "class: 2 (cup), the one the checkpoint suggests" in capsys.readouterr().out
+        else:
+            with pytest.raises(UserError, match="pass --class"):
+                main(argv)
