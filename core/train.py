@@ -26,7 +26,7 @@ from .config import ModelConfig, from_dict, get_preset
 from .config_cli import add_config_arguments, apply_overrides, overrides_from_args
 from .errors import UserError, cli_main
 from .runtime import resolve_device
-from .training.run_record import check_run_folder_free, record_this_run
+from .training.run_record import check_run_folder_free, claim_run_folder, record_this_run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     d = distlib.init_from_env(device.type)
     if d.main:
         outdir.mkdir(parents=True, exist_ok=True)
+        claim_run_folder(outdir)  # atomic: of two runs started at once into one folder, one trains
         record_this_run(outdir)  # so that the viewer can attach to a run started by hand, and stop it
         print(f"training {cfg.name} on {args.data} -> {outdir} ({d.world} process(es), device {device})")
     try:

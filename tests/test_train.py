@@ -165,3 +165,58 @@ def test_training_continues_from_a_bundle_with_training_state(dataset, tmp_path)
     bundle(str(first["last_snapshot"]), viewer_only)
     with pytest.raises(UserError, match="viewer-only"):
         train(tiny_train_config(), dataset, tmp_path / "c", viewer_only, torch.device("cpu"), d, max_steps=1)
+
+
+def test_a_stop_exits_without_grid_or_metrics_and_a_second_signal_at_once(dataset, tmp_path):
+    """SIGTERM during a run whose snapshots carry metrics: the stop snapshot is written and the process
+    exits without computing them (they took minutes on a CPU); a second signal interrupts at once."""
+    proc = subprocess.Popen(_cmd(dataset, tmp_path, "--kimg", "1000", "--set=train.metrics=kid1k",
+                                 "--set=train.snapshot_ticks=1000"),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("tick"):
+            proc.send_signal(signal.SIGTERM)
+            break
+    rest, _ = proc.communicate(timeout=60)  # kid1k alone would take minutes
+    assert proc.returncode == 0 and "sample grid and metrics skipped" in rest, "".join(lines) + rest
+    assert not list((tmp_path / "samples").glob("fakes*.png"))
+    rows = [json.loads(x) for x in (tmp_path / "stats.jsonl").read_text().splitlines()]
+    assert not any(k.startswith("metric.") for r in rows for k in r)
+
+    from core.training.loop import _StopFlag
+    flag = _StopFlag()
+    flag._handle(signal.SIGTERM, None)
+    assert flag.requested
+    with pytest.raises(KeyboardInterrupt):
+        flag._handle(signal.SIGTERM, None)
+
+
+def test_one_folder_is_claimed_by_one_run(dataset, tmp_path):
+    """Two runs started into one folder at the same moment: the folder lock lets one train; the other
+    is one line. What a killed run left (an interrupted write's temp file) is removed at the next start."""
+    from core.training.run_record import claim_run_folder
+    tmp_path.mkdir(exist_ok=True)
+    leftover = tmp_path / ".network-snapshot-000000.004.pt.abc123.tmp"
+    leftover.write_bytes(b"x" * 100)
+    claim_run_folder(tmp_path)  # this test process holds the folder now
+    r = subprocess.run(_cmd(dataset, tmp_path, "--max-steps", "1"), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "another run is training into" in r.stderr and "Traceback" not in r.stderr
+    assert not leftover.exists()
+
+
+def test_resume_drops_stats_rows_past_the_snapshot(dataset, tmp_path):
+    """A kill after a tick that followed the last snapshot leaves rows that the resumed run logs
+    again: they are dropped (and a torn last line) when it resumes."""
+    cfg = tiny_train_config()
+    first = train(cfg, dataset, tmp_path, None, torch.device("cpu"), distlib.Dist(), max_steps=3)  # snapshot at 2
+    snap = sorted(tmp_path.glob("network-snapshot-*.pt"))[0]
+    path = tmp_path / "stats.jsonl"
+    with open(path, "a") as f:
+        f.write('{"kimg": 0.0')  # torn by a kill
+    kimgs = [json.loads(x)["kimg"] for x in path.read_text().splitlines()[:-1]]
+    assert kimgs == [0.004, 0.008, 0.012] and first["cur_nimg"] == 12
+    train(tiny_train_config(), dataset, tmp_path, snap, torch.device("cpu"), distlib.Dist(), max_steps=1)
+    kimgs = [json.loads(x)["kimg"] for x in path.read_text().splitlines()]
+    assert kimgs == [0.004, 0.008, 0.012]  # 0.012 from the resumed run, logged once

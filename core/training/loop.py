@@ -34,7 +34,9 @@ from .stats import StatsCollector, StatsWriter, progress_line
 
 
 class _StopFlag:
-    """Set by SIGINT/SIGTERM; the loop snapshots and exits cleanly at the end of the step."""
+    """Set by SIGINT/SIGTERM; the loop snapshots and exits cleanly at the end of the step. A second
+    signal ends the process at once (KeyboardInterrupt): the snapshot is already safe, or the user
+    chose not to wait for it (an interrupted write leaves the earlier snapshots intact)."""
 
     def __init__(self):
         self.requested = False
@@ -46,6 +48,8 @@ class _StopFlag:
         return self
 
     def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
         self.requested = True
 
     def __exit__(self, *exc):
@@ -162,7 +166,7 @@ def train(cfg: ModelConfig, data_path: str, run_dir: Path, resume: Path | None, 
     loss = EpiGRAFLoss(G, D, augment_pipe, cfg)
     sampler = ResumableSampler(len(dataset), t.seed, progress.cur_nimg, d.rank, d.world)
     loader = _loader(dataset, sampler, batch_local, t.workers, device)
-    writer = StatsWriter(run_dir) if d.main else None
+    writer = StatsWriter(run_dir, progress.cur_nimg / 1000) if d.main else None
     if d.main:
         (run_dir / "samples").mkdir(parents=True, exist_ok=True)
         _save_config(cfg, run_dir)
@@ -246,7 +250,7 @@ def train(cfg: ModelConfig, data_path: str, run_dir: Path, resume: Path | None, 
                 if want_snapshot:
                     distlib.check_replicas({"G": G, "D": D}, d)
                     last_snapshot = snapshot()
-                    if d.main:
+                    if d.main and not stop_now:  # a stop exits within seconds: no grid, no metrics
                         _sample_grid(G_ema, cfg, run_dir / "samples" / f"fakes{progress.cur_nimg // 1000:06d}.png",
                                      device, cfg.generator.c_dim)
                         record.update({f"metric.{k}": v for k, v in _metrics(G_ema, cfg, data_path, device).items()})
@@ -258,7 +262,7 @@ def train(cfg: ModelConfig, data_path: str, run_dir: Path, resume: Path | None, 
                 tick_start_time = time.time()
             if stop_now:
                 if d.main:
-                    print("stop requested: snapshot written, exiting")
+                    print("stop requested: snapshot written (sample grid and metrics skipped), exiting")
                 break
     if writer is not None:
         writer.close()

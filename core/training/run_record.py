@@ -9,6 +9,7 @@ into a folder that a live run holds is refused, before it touches anything there
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import time
@@ -19,6 +20,8 @@ from ..errors import UserError
 from ..fileio import atomic_write_text
 
 PID_FILE = "train.pid.json"
+LOCK_FILE = ".train.lock"
+_held_locks: dict[str, int] = {}  # run folder -> the descriptor holding its lock (for the process's life)
 
 
 @dataclass
@@ -106,6 +109,27 @@ def check_run_folder_free(run_dir: Path) -> None:
         return
     raise UserError(f"another run (pid {info.pid}) is training into '{run_dir}': stop it first (the viewer's "
                     f"Attach and Stop, or kill -TERM {info.pid}), or choose another --outdir")
+
+
+def claim_run_folder(run_dir: Path) -> None:
+    """Take the folder's exclusive lock (flock on `.train.lock`) for the life of this process, so that of
+    two runs started into one folder at the same moment only one trains; the other gets one line. The
+    kernel drops the lock when the process ends, however it ends. Then remove what a killed run left:
+    temp files of interrupted atomic writes (`.NAME.*.tmp`)."""
+    key = str(Path(run_dir).resolve())
+    if key in _held_locks:
+        return
+    fd = os.open(Path(run_dir) / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise UserError(f"another run is training into '{run_dir}' (it holds {LOCK_FILE}): stop it first, or "
+                        f"choose another --outdir") from None
+    _held_locks[key] = fd
+    for tmp in Path(run_dir).glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+        print(f"note: removed {tmp.name}, left by an interrupted write")
 
 
 def record_this_run(run_dir: Path) -> RunProcess:

@@ -7,6 +7,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from ..fileio import atomic_write_text
+
 
 class StatsCollector:
     """Accumulates scalar values between ticks."""
@@ -27,11 +29,34 @@ class StatsCollector:
         return out
 
 
+def drop_rows_after(path: Path, kimg: float) -> int:
+    """Remove the rows of stats.jsonl past `kimg` (ticks after the snapshot a run resumes from, which
+    the run is about to log again) and a torn last line (a kill during a write); returns how many."""
+    if not path.exists():
+        return 0
+    keep, dropped = [], 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+            if float(row.get("kimg", 0.0)) <= kimg + 1e-9:
+                keep.append(line)
+                continue
+        except (ValueError, TypeError, AttributeError):
+            pass
+        dropped += 1
+    if dropped:
+        atomic_write_text(path, "".join(ln + "\n" for ln in keep))
+        print(f"note: {dropped} row(s) of {path.name} past {kimg:g} kimg (or torn) dropped: the run continues "
+              f"from {kimg:g} kimg")
+    return dropped
+
+
 class StatsWriter:
     """Appends one JSON line per tick to stats.jsonl and mirrors scalars to TensorBoard if available."""
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, start_kimg: float = 0.0):
         self.path = run_dir / "stats.jsonl"
+        drop_rows_after(self.path, start_kimg)
         self.tb = None
         try:
             from torch.utils.tensorboard import SummaryWriter
