@@ -220,3 +220,21 @@ def test_resume_drops_stats_rows_past_the_snapshot(dataset, tmp_path):
     train(tiny_train_config(), dataset, tmp_path, snap, torch.device("cpu"), distlib.Dist(), max_steps=1)
     kimgs = [json.loads(x)["kimg"] for x in path.read_text().splitlines()]
     assert kimgs == [0.004, 0.008, 0.012]  # 0.012 from the resumed run, logged once
+
+
+def test_progress_lines_between_ticks(dataset, tmp_path, capsys, monkeypatch):
+    """Ticks can be minutes apart on a CPU: a progress line (images/s, ETA) follows the first step and
+    then comes at least every PROGRESS_SECONDS (0 here: after every step that ends no tick)."""
+    from core.training import loop
+    cfg = tiny_train_config()
+    cfg.train.tick_kimg = 1.0  # no tick within the run
+    monkeypatch.setattr(loop, "PROGRESS_SECONDS", 1e9)
+    train(cfg, dataset, tmp_path / "a", None, torch.device("cpu"), distlib.Dist(), max_steps=3)
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if "img/s" in ln]
+    assert len(lines) == 1 and "kimg 0.004/1" in lines[0] and "ETA" in lines[0]  # after the first step only
+    monkeypatch.setattr(loop, "PROGRESS_SECONDS", 0.0)
+    cfg = tiny_train_config()
+    cfg.train.tick_kimg = 1.0
+    train(cfg, dataset, tmp_path / "b", None, torch.device("cpu"), distlib.Dist(), max_steps=3)
+    out = capsys.readouterr().out
+    assert len([ln for ln in out.splitlines() if "img/s" in ln]) == 2  # steps 1, 2 (step 3 ends the run: a tick)

@@ -30,7 +30,10 @@ from .loss import Batch, EpiGRAFLoss
 from .patches import sample_patches
 from .sampler import ResumableSampler
 from .state import Progress, restore_training_snapshot, save_training_snapshot
-from .stats import StatsCollector, StatsWriter, progress_line
+from .stats import StatsCollector, StatsWriter, format_eta, progress_line
+
+
+PROGRESS_SECONDS = 60.0  # between ticks, a progress line at least this often (and after the first step)
 
 
 class _StopFlag:
@@ -183,6 +186,7 @@ def train(cfg: ModelConfig, data_path: str, run_dir: Path, resume: Path | None, 
         m = {**meta, "kimg": progress.cur_nimg / 1000}
         return save_training_snapshot(run_dir, cfg, nets, opts, aug, progress, d, device, m)
 
+    start_nimg, start_time, last_print = progress.cur_nimg, time.time(), None
     with _StopFlag() as stop:
         data_iter = iter(loader)
         while progress.cur_nimg < total_nimg and (max_steps is None or steps < max_steps):
@@ -259,7 +263,13 @@ def train(cfg: ModelConfig, data_path: str, run_dir: Path, resume: Path | None, 
                     writer.write(record)
                     print(progress_line(record["tick"], record["kimg"], t.kimg, record["sec_per_kimg"], means)
                           + (f"  snapshot {last_snapshot.name}" if want_snapshot and last_snapshot else ""), flush=True)
-                tick_start_time = time.time()
+                tick_start_time = last_print = time.time()
+            elif d.main and (last_print is None or time.time() - last_print >= PROGRESS_SECONDS):
+                rate = (progress.cur_nimg - start_nimg) / max(time.time() - start_time, 1e-9)
+                eta = format_eta((total_nimg - progress.cur_nimg) / max(rate, 1e-9))
+                print(f"  kimg {progress.cur_nimg / 1000:.3f}/{t.kimg:g}  {rate:.2f} img/s  ETA {eta}  "
+                      f"(next tick at {(progress.tick_start_nimg + t.tick_kimg * 1000) / 1000:g} kimg)", flush=True)
+                last_print = time.time()
             if stop_now:
                 if d.main:
                     print("stop requested: snapshot written (sample grid and metrics skipped), exiting")
