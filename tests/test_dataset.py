@@ -277,8 +277,7 @@ def test_error_sizes_and_corrupt(tmp_path):
     (f / "imgs" / "img1.png").write_bytes(data[:60])  # header intact, pixels cut off
     ds = ImageDataset(str(f))
     _ = ds[0]
-    with pytest.raises(UserError, match="img1.png"):
-        ds[1]
+    assert torch.equal(ds[1]["image"], ds[2]["image"])  # an unreadable image is skipped (with a warning)
     (f / "imgs" / "img1.png").write_bytes(b"not an image at all")
     _expect(f, "img1.png")
     zp = tmp_path / "bad.zip"
@@ -302,3 +301,56 @@ def test_synthetic_round_trip(tmp_path):
         assert (img[:, 6:10, 6:10] < 250).any()  # the object is in the middle
     assert not torch.equal(ds[0]["image"], ds[3]["image"])  # two distinct objects
     assert (ds.camera_table()[:, 1] > 0).all() and (ds.camera_table()[:, 1] < math.pi).all()
+
+
+def _rewrite_zip(src, dst, replace):
+    import zipfile
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for name in zin.namelist():
+            zout.writestr(name, replace.get(name, zin.read(name)))
+
+
+def test_a_corrupt_image_is_skipped_with_one_warning(tmp_path, capsys):
+    """An image that cannot be decoded (found mid-training) is replaced by the next one, said once,
+    with its own camera and label; the run goes on."""
+    from core.data.dataset import ImageDataset
+    from core.data.synthetic import make_synthetic
+    src = tmp_path / "ok.zip"
+    make_synthetic(src, num_objects=2, views=3, res=16, seed=0)
+    bad = tmp_path / "bad.zip"
+    good = ImageDataset(str(src))
+    name = good.images[1]
+    data = zipfile_bytes(src, name)
+    _rewrite_zip(src, bad, {name: data[:60]})  # header intact (the size check passes), pixels cut off
+    ds = ImageDataset(str(bad))
+    for _ in range(2):
+        item = ds[1]
+        assert torch.equal(item["image"], good[2]["image"]) and torch.equal(item["cam2world"], good[2]["cam2world"])
+    err = capsys.readouterr().err
+    assert err.count("warning: cannot decode image") == 1 and name in err
+
+
+def zipfile_bytes(path, name):
+    import zipfile
+    with zipfile.ZipFile(path) as z:
+        return z.read(name)
+
+
+def test_a_huge_declared_image_is_refused_when_opened(tmp_path):
+    """A PNG whose header declares 100000 x 100000 pixels: one line when the dataset is opened."""
+    import struct
+    import zlib
+
+    from core.data.dataset import ImageDataset
+    from core.data.synthetic import make_synthetic
+    from core.errors import UserError
+    src = tmp_path / "ok.zip"
+    make_synthetic(src, num_objects=1, views=2, res=16, seed=0)
+    ihdr = struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0)
+    chunk = lambda kind, body: struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+    names = ImageDataset(str(src)).images
+    bad = tmp_path / "huge.zip"
+    _rewrite_zip(src, bad, {n: png for n in names})
+    with pytest.raises(UserError, match=r"larger than 8192\^2: resize"):
+        ImageDataset(str(bad))

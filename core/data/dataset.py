@@ -20,6 +20,7 @@ import json
 import math
 import os
 import posixpath
+import sys
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ from ..errors import UserError
 IMAGE_EXTS = (".png", ".jpg", ".jpeg")
 JSON_NAME = "dataset.json"
 HEADER_SCAN_LIMIT = 20000  # image headers checked when a dataset is opened
+MAX_RESOLUTION = 8192  # larger images are refused when the dataset is opened (a 100000^2 header is 30 GB decoded)
 _MIRROR_WORLD = torch.diag(torch.tensor([1.0, 1.0, -1.0, 1.0]))  # reflection in z = 0
 _MIRROR_CAM = torch.diag(torch.tensor([-1.0, 1.0, 1.0, 1.0]))  # camera x axis flipped
 
@@ -315,6 +317,7 @@ class ImageDataset(torch.utils.data.Dataset):
         src = f"{where}:{jsons[0]}" if self.files.is_zip else str(self.files.path / jsons[0])
         cf = parse_camera_json(self.files.read(jsons[0]), src, self.name)
         self.images = [n for n in self.files.names if is_image_name(n)]
+        self._unreadable: set[int] = set()  # images skipped because they could not be read
         if not self.images:
             raise UserError(f"no PNG/JPEG images in {where}")
         json_dir = posixpath.dirname(jsons[0])
@@ -354,11 +357,18 @@ class ImageDataset(torch.utils.data.Dataset):
             try:
                 with self.files.open(name) as f, Image.open(f) as im:
                     size = im.size
+            except Image.DecompressionBombError:
+                raise UserError(f"image '{name}' in {self.path} declares more pixels than PIL will decode, larger "
+                                f"than {MAX_RESOLUTION}^2: resize the dataset (python -m core.dataset_tool convert "
+                                f"--res R)") from None
             except (OSError, SyntaxError, ValueError, zipfile.BadZipFile) as e:
                 raise UserError(f"cannot read image '{name}' in {self.path}: {e}") from None
             if size[0] != size[1]:
                 raise UserError(f"image '{name}' in {self.path} is {size[0]}x{size[1]}; images must be square "
                                 "(python -m core.dataset_tool convert crops them)")
+            if size[0] > MAX_RESOLUTION:
+                raise UserError(f"image '{name}' in {self.path} is {size[0]}x{size[1]}, larger than {MAX_RESOLUTION}^2: "
+                                f"resize the dataset (python -m core.dataset_tool convert --res R)")
             if size0 is None:
                 size0 = (name, size)
             elif size != size0[1]:
@@ -388,7 +398,17 @@ class ImageDataset(torch.utils.data.Dataset):
             raise IndexError(i)
         i %= len(self)
         idx, flip = i % n, i >= n
-        img = self.load_image(idx)
+        for _ in range(n):  # an image that cannot be read (corrupt, resized) is skipped, said once
+            try:
+                img = self.load_image(idx)
+                break
+            except UserError as e:
+                if idx not in self._unreadable:
+                    self._unreadable.add(idx)
+                    print(f"warning: {e}; using the next image instead", file=sys.stderr, flush=True)
+                idx = (idx + 1) % n
+        else:
+            raise UserError(f"no image of {self.path} can be read")
         c2w, k, ang = self._c2w[idx], self._intr[idx], self._angles[idx]
         if flip:
             img = img.flip(-1)
