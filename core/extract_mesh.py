@@ -52,7 +52,7 @@ from .geometry.fastgrid import separable_grid
 from .geometry.level import surface_level
 from .geometry.mesh import BACKENDS, COLOR_MODES, extract_mesh
 from .geometry.visibility import OCCLUSION_HALF, SURFACES, surface_grid
-from .runtime import add_model_options, model_class_label, parse_seeds, resolve_device, z_from_seed
+from .runtime import add_model_options, check_memory, model_class_label, parse_seeds, resolve_device, z_from_seed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "looking at the vertex sees it; 'surface' is the field's rgb at the vertex")
     p.add_argument("--no-close", action="store_true", help="leave the mesh open where the crop box cuts it")
     p.add_argument("--chunk-points", type=int, default=None, help="points per network call (memory bound)")
+    p.add_argument("--ignore-memory", action="store_true",
+                   help="run even when the estimated memory (~20 bytes per voxel) exceeds what is available")
     return p
 
 
@@ -98,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     formats = export.parse_formats(args.format)
     if not 32 <= args.res <= 1024:
         raise UserError(f"--res must be between 32 and 1024, got {args.res}")
+    if not args.ignore_memory:  # measured: ~0.7 GB for the process, then ~18-20 bytes per voxel (docs/benchmarks.md)
+        check_memory(int(0.7 * 2**30 + 20 * args.res ** 3), f"a {args.res}^3 mesh", "--ignore-memory")
     device = resolve_device(args.device)
     G, info = load_generator(args.ckpt, device, seed=args.rand_init_seed)
     cfg = G.cfg

@@ -86,6 +86,26 @@ def model_class_label(c_dim: int, class_idx: int | str | None, meta: dict, devic
     return class_label(c_dim, class_idx, device=device, names=names)
 
 
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (MemAvailable of /proc/meminfo), or None."""
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_memory(need: int, what: str, flag: str) -> None:
+    """Refuse (one line) work estimated to need more memory than the machine has available, unless
+    the user passed `flag`."""
+    have = available_memory()
+    if have is not None and need > 0.9 * have:
+        raise UserError(f"{what} needs about {need / 2**30:.1f} GiB of memory and {have / 2**30:.1f} GiB is "
+                        f"available: use less, or pass {flag} to try anyway")
+
+
 def finite_float(option: str):
     """An argparse type for `option`: a finite number. A UserError (not argparse's usage text) so
     that the entry point prints one line."""

@@ -83,3 +83,17 @@ def test_full_disk_is_one_line_naming_the_file(tmp_path, monkeypatch):
     monkeypatch.setattr(fileio.shutil, "disk_usage", _fake_usage(50 * 2**30))
     with pytest.raises(RuntimeError, match="PytorchStreamWriter"):  # with room on the disk it is not called full
         fileio.atomic_write(target, torch_style)
+
+
+def test_extract_mesh_estimates_memory_first(tmp_path, monkeypatch):
+    """--res 1024 went past 8 GB: the estimate (~20 bytes per voxel) is checked against the available
+    memory before the model is loaded, with --ignore-memory to go on."""
+    from core import runtime
+    from core.extract_mesh import main
+    monkeypatch.setattr(runtime, "available_memory", lambda: 4 * 2**30)
+    with pytest.raises(UserError, match=r"a 1024\^3 mesh needs about 20.7 GiB .* 4.0 GiB is available.*--ignore-memory"):
+        main(["--ckpt", "no/such/file.pt", "--res", "1024", "--outdir", str(tmp_path / "m")])
+    with pytest.raises(UserError, match="no checkpoint at"):  # past the check: it goes on to the model
+        main(["--ckpt", "no/such/file.pt", "--res", "1024", "--outdir", str(tmp_path / "m"), "--ignore-memory"])
+    with pytest.raises(UserError, match="no checkpoint at"):  # 256^3 fits
+        main(["--ckpt", "no/such/file.pt", "--res", "256", "--outdir", str(tmp_path / "m")])
