@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from .errors import UserError
 
@@ -20,6 +20,25 @@ from .errors import UserError
 def doc(default: Any, text: str) -> Any:
     """A dataclass field with a default and a documentation string (kept in its metadata)."""
     return field(default=default, metadata={"doc": text})
+
+
+def choices_of(cls_or_obj: Any, name: str) -> tuple[str, ...]:
+    """The allowed values of a choice field (typed Literal[...]), or () for any other field."""
+    cls = cls_or_obj if isinstance(cls_or_obj, type) else type(cls_or_obj)
+    hint = get_type_hints(cls).get(name)
+    return tuple(get_args(hint)) if get_origin(hint) is Literal else ()
+
+
+def check_choices(obj: Any, path: str = "") -> None:
+    """Every choice field of a config (recursively) holds one of its allowed values, else one line."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            check_choices(value, f"{path}{f.name}.")
+            continue
+        allowed = choices_of(obj, f.name)
+        if allowed and value not in allowed:
+            raise UserError(f"config key '{path}{f.name}' is {value!r}: choose one of {', '.join(allowed)}")
 
 
 def field_doc(cls_or_obj: Any, name: str) -> str:
@@ -51,7 +70,7 @@ class GeneratorConfig:
     decoder_hidden: int = doc(64, "Hidden width of the tri-plane decoder MLP (planes -> hidden -> rgb+density).")
     cube_scale: float = doc(0.2, "Half side of the world cube covered by the tri-planes (points are divided by it).")
     density_shift: float = doc(0.0, "sigma = softplus(raw + shift); EpiGRAF uses 0, EG3D -1.")
-    bg_model: str = doc("none", "Background beyond the unit sphere: 'none', or 'sphere' (EpiGRAF's NeRF++ "
+    bg_model: Literal["none", "sphere"] = doc("none", "Background beyond the unit sphere: 'none', or 'sphere' (EpiGRAF's NeRF++ "
                                 "background: a modulated MLP on inverse-depth samples; needs render.far_opaque "
                                 "false).")
     bg_channels: int = doc(128, "Width of the background MLP.")
@@ -69,7 +88,7 @@ class RenderConfig:
 
     num_coarse: int = doc(48, "Stratified samples per ray in the coarse pass.")
     num_fine: int = doc(48, "Importance samples per ray drawn from the coarse weights (0 = coarse only).")
-    background: str = doc(
+    background: Literal["white", "black", "zero"] = doc(
         "zero",
         "Colour behind the object, in the [-1, 1] image range: 'white' (+1), 'black' (-1) or 'zero' "
         "(0, the reference's default when white_back is off).",
@@ -79,7 +98,7 @@ class RenderConfig:
         "Reference behaviour: the last sample's interval is 1e10 long, so every ray becomes opaque at "
         "the far bound. False: the last interval is 1e-3 and the background shows through.",
     )
-    kernel_impl: str = doc(
+    kernel_impl: Literal["auto", "reference", "triton"] = doc(
         "auto",
         "Render ops (core.kernels): 'auto' = the fused Triton kernels for CUDA tensors when triton is "
         "installed, else the PyTorch reference (said once in the log); 'reference' = always PyTorch "
@@ -114,7 +133,7 @@ class CameraConfig:
     near: float = doc(0.88, "Near bound along the unit ray, at the default radius.")
     far: float = doc(1.12, "Far bound along the unit ray, at the default radius.")
     look_at: tuple[float, float, float] = doc((0.0, 0.0, 0.0), "The point the camera looks at.")
-    dist: str = doc("gaussian", "Pose prior: 'gaussian', 'uniform' or 'spherical_uniform'.")
+    dist: Literal["gaussian", "uniform", "spherical_uniform"] = doc("gaussian", "Pose prior: 'gaussian', 'uniform' or 'spherical_uniform'.")
     yaw_mean: float = doc(0.0, "Mean yaw in radians (0 = frontal, camera on +x).")
     yaw_std: float = doc(0.3, "Yaw spread: std (gaussian) or half-range (uniform kinds).")
     pitch_mean: float = doc(math.pi / 2, "Mean pitch in radians (pi/2 = equator).")
@@ -125,7 +144,7 @@ class CameraConfig:
 class DiscriminatorConfig:
     """The patch discriminator (R, r and c_dim come from the model, train and generator sections)."""
 
-    variant: str = doc("epigraf", "'epigraf' (hypernetwork-modulated, patch-conditioned) or 'standard' "
+    variant: Literal["epigraf", "standard"] = doc("epigraf", "'epigraf' (hypernetwork-modulated, patch-conditioned) or 'standard' "
                                   "(plain StyleGAN2 D on patches: no modulation, no patch conditioning).")
     channel_base: int = doc(16384, "Channels at nominal resolution res are min(channel_base / res, channel_max).")
     channel_max: int = doc(512, "Upper bound on D channels.")
@@ -141,7 +160,7 @@ class DiscriminatorConfig:
     mapping_layers: int = doc(2, "FC layers (after the input embedding) in H and in the projection mapping.")
     mapping_lr_mult: float = doc(0.01, "Learning-rate multiplier of H and of the projection mapping.")
     camera_cond: bool = doc(False, "Condition D on the camera yaw/pitch (FFHQ, Cats).")
-    camera_encoding: str = doc("fourier", "Camera encoding: 'fourier' (paper) or 'raw' (reference code).")
+    camera_encoding: Literal["fourier", "raw"] = doc("fourier", "Camera encoding: 'fourier' (paper) or 'raw' (reference code).")
     camera_fourier_freqs: int = doc(6, "Fourier frequencies pi 2^k (k < N) of the normalised camera angles.")
     camera_drop_p: float = doc(0.5, "Element-wise dropout on the camera encoding during training.")
 
@@ -153,7 +172,7 @@ class TrainConfig:
     batch: int = doc(64, "Total batch size over all GPUs/processes.")
     kimg: float = doc(25000.0, "Training length in thousands of real images shown to D.")
     patch_res: int = doc(64, "Patch resolution r (r x r rays rendered per fake patch).")
-    patch_dist: str = doc("beta", "Patch scale schedule: 'beta' (EpiGRAF), 'uniform' (annealed GRAF) or 'full'.")
+    patch_dist: Literal["beta", "uniform", "full"] = doc("beta", "Patch scale schedule: 'beta' (EpiGRAF), 'uniform' (annealed GRAF) or 'full'.")
     patch_beta_start: float = doc(0.001, "Beta(1, beta) second parameter at the start of training.")
     patch_beta_end: float = doc(0.8, "Beta(1, beta) second parameter after patch_anneal_kimg.")
     patch_anneal_kimg: float = doc(10000.0, "kimg over which the patch schedule anneals (T).")
@@ -196,12 +215,12 @@ class TrainConfig:
     blur_fade_kimg: float = doc(200.0, "kimg over which the D-input blur fades to 0.")
     ema_kimg: float = doc(20.0, "G_ema half-life in kimg (batch 64 * 0.3125).")
     ema_rampup: float = doc(0.05, "EMA ramp-up: half-life at most cur_kimg * rampup (None-like when 0).")
-    augment: str = doc("ada", "Augmentation: 'ada' (adaptive, no x-flip) or 'none'.")
+    augment: Literal["ada", "none"] = doc("ada", "Augmentation: 'ada' (adaptive, no x-flip) or 'none'.")
     ada_target: float = doc(0.6, "ADA target for E[sign(D(real))].")
     ada_interval: int = doc(4, "Adjust the augmentation probability every this many steps.")
     ada_kimg: float = doc(500.0, "ADA speed: kimg for p to go from 0 to 1.")
     mirror: bool = doc(True, "Dataset x-flip mirroring with the camera mirrored too.")
-    camera_source: str = doc("prior", "Fake cameras from the camera 'prior' or from the 'dataset' poses.")
+    camera_source: Literal["prior", "dataset"] = doc("prior", "Fake cameras from the camera 'prior' or from the 'dataset' poses.")
     pose_swap_start: float = doc(1.0, "Probability of swapping the G conditioning pose at the start.")
     pose_swap_end: float = doc(0.5, "... after pose_swap_kimg.")
     pose_swap_kimg: float = doc(1000.0, "kimg over which the pose-swap probability anneals.")
@@ -333,7 +352,10 @@ def from_dict(cls: type, data: dict, path: str = "") -> Any:
             kwargs[name] = tuple(value)
         else:
             kwargs[name] = value
-    return cls(**kwargs)
+    out = cls(**kwargs)
+    if not path:
+        check_choices(out)
+    return out
 
 
 def _dataclass_type(cls: type, name: str) -> type | None:
@@ -360,7 +382,11 @@ def apply_override(cfg: Any, assignment: str) -> None:
     if name not in {f.name for f in dataclasses.fields(obj)}:
         raise UserError(f"unknown config key '{key}' in override '{assignment}'")
     ftype = str(next(f.type for f in dataclasses.fields(obj) if f.name == name))
-    setattr(obj, name, _parse_like(getattr(obj, name), raw.strip(), key, ftype))
+    value = _parse_like(getattr(obj, name), raw.strip(), key, ftype)
+    allowed = choices_of(obj, name)
+    if allowed and value not in allowed:
+        raise UserError(f"'{raw.strip()}' is not a choice for config key '{key}': choose one of {', '.join(allowed)}")
+    setattr(obj, name, value)
 
 
 def _parse_like(current: Any, raw: str, key: str, ftype: str = "") -> Any:

@@ -7,7 +7,7 @@ import argparse
 import dataclasses
 from typing import Any
 
-from .config import ModelConfig, apply_override
+from .config import ModelConfig, apply_override, choices_of
 
 
 def config_fields(cfg: Any, prefix: str = ""):
@@ -29,7 +29,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, sections: tuple[str, .
         for name, _, f in config_fields(getattr(template, section), f"{section}."):
             default = getattr(template, section).__dataclass_fields__[f.name].default
             shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-            group.add_argument(f"--{name}", dest=name, default=None, metavar="V",
+            allowed = choices_of(getattr(template, section), f.name)
+            group.add_argument(f"--{name}", dest=name, default=None, metavar="|".join(allowed) if allowed else "V",
                                help=f"{f.metadata.get('doc', '')} (default {shown})")
 
 

@@ -61,3 +61,32 @@ def test_overrides_parse_by_type():
             apply_override(cfg, bad)
     with pytest.raises(UserError, match="unknown preset"):
         get_preset("ffhq1024")
+
+
+def test_choice_fields_are_typed_and_checked():
+    """Every choice field is a Literal: a typo is one line where the config is built or overridden,
+    never a silent fallback; the viewer's form offers the same choices."""
+    from typing import Literal, get_args, get_origin, get_type_hints
+
+    from core.config import PRESETS, ModelConfig, apply_override, check_choices, from_dict, get_preset, to_dict
+    from core.config_cli import config_fields
+    from core.errors import UserError
+    from viewer.train_form import form_field
+
+    for name in PRESETS:
+        check_choices(get_preset(name))
+    cfg = get_preset("demo")
+    with pytest.raises(UserError, match="'datasets' is not a choice for config key 'train.camera_source': "
+                                        "choose one of prior, dataset"):
+        apply_override(cfg, "train.camera_source=datasets")
+    assert cfg.train.camera_source == "prior"  # unchanged
+    apply_override(cfg, "train.camera_source=dataset")
+    data = to_dict(cfg)
+    data["render"]["background"] = "grey"
+    with pytest.raises(UserError, match="config key 'render.background' is 'grey': choose one of white, black, zero"):
+        from_dict(ModelConfig, data)
+    typed = [(n, o, f) for n, o, f in config_fields(ModelConfig()) if get_origin(get_type_hints(type(o))[f.name]) is Literal]
+    assert {n for n, _, _ in typed} >= {"train.camera_source", "train.patch_dist", "camera.dist", "generator.bg_model",
+                                       "render.kernel_impl", "discriminator.variant"}
+    for n, o, f in typed:
+        assert form_field(n).choices == get_args(get_type_hints(type(o))[f.name])

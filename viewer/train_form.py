@@ -2,7 +2,7 @@
 
 No GUI code here (viewer/panels/train.py draws it). Each `FormField` is one leaf of `ModelConfig`
 (`train.kimg`, `train.r1_gamma`, ...): its kind comes from the preset's value, its tooltip is the
-field's doc string (`core.config.field_doc`), its choices (for string fields) are listed below.
+field's doc string (`core.config.field_doc`), its choices come from the field's Literal type.
 `MAIN_FIELDS` are the options the panel shows; any other field can be set as an override line
 (`section.key=value`, one per line). `build_argv` emits only what differs from the preset, so the
 run's command line reads like one typed by hand, and `core.train` resolves it to the same config
@@ -17,7 +17,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from core.config import PRESETS, ModelConfig, field_doc, get_preset
+from core.config import PRESETS, ModelConfig, choices_of, field_doc, get_preset
+from core.config_cli import config_fields
 
 MAIN_FIELDS = (
     "train.kimg", "train.batch", "train.g_lr", "train.d_lr", "train.r1_gamma",
@@ -26,15 +27,9 @@ MAIN_FIELDS = (
 )
 """The options shown in the panel, in order (dotted names into ModelConfig)."""
 
-CHOICES = {
-    "train.patch_dist": ("beta", "uniform", "full"),
-    "train.augment": ("ada", "none"),
-    "train.camera_source": ("prior", "dataset"),
-    "render.background": ("white", "black", "zero"),
-    "camera.dist": ("gaussian", "uniform", "spherical_uniform"),
-    "discriminator.variant": ("epigraf", "standard"),
-    "discriminator.camera_encoding": ("fourier", "raw"),
-}
+CHOICES = {name: choices_of(owner, f.name) for name, owner, f in config_fields(ModelConfig())
+           if choices_of(owner, f.name)}
+"""The choice fields' allowed values, from their Literal types in core.config."""
 DEVICES = ("auto", "cpu", "cuda")
 
 
