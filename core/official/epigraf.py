@@ -194,6 +194,8 @@ def _training_config(cfg: ModelConfig, root: dict) -> None:
     d.camera_drop_p = float(dcfg.get("camera_cond_drop_p", d.camera_drop_p))
     t = cfg.train
     tr = get(root, "training", {}) or {}
+    if tr.get("fp32", False):  # the official run trained D in float32 without the activation clamp
+        d.num_fp16_res, d.conv_clamp = 0, 0.0
     patch = tr.get("patch", {}) or {}
     if patch.get("enabled", True):
         t.patch_res = int(patch.get("resolution", 64))
