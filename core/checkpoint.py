@@ -44,13 +44,18 @@ DEMO_SPEC = "demo"
 BUNDLED_DEMO = Path(__file__).resolve().parents[1] / "checkpoints" / "demo.pt"
 
 
+def demo_path(bundled: Path | None = BUNDLED_DEMO) -> Path:
+    """The bundled demo model's file (what `demo` means), or a one-line error when it is missing."""
+    if bundled is None or not bundled.exists():
+        raise UserError(f"the bundled demo model is missing ({bundled}): restore it with "
+                        f"'git checkout -- checkpoints/', or use random:demo (a random initialisation)")
+    return bundled
+
+
 def resolve_spec_path(spec: str) -> Path:
     """A --ckpt value other than random:PRESET as a checkpoint file path (`demo`, run folder, file)."""
     if spec == DEMO_SPEC:
-        if not BUNDLED_DEMO.exists():
-            raise UserError(f"the bundled demo model is missing ({BUNDLED_DEMO}): restore it with "
-                            f"'git checkout -- checkpoints/', or use --ckpt random:demo")
-        return BUNDLED_DEMO
+        return demo_path()
     path = Path(spec).expanduser()
     return newest_snapshot(path) if path.is_dir() else path
 
@@ -164,12 +169,20 @@ def _short(msg: str) -> str:
     return line[:200]
 
 
+def list_snapshots(run_dir: str | os.PathLike, official: bool = True) -> list[Path]:
+    """A run folder's snapshots, newest (highest kimg) first: ours (.pt), else, with `official`, an
+    official run's (.pkl). [] when there are none."""
+    d = Path(run_dir)
+    snaps = sorted(d.glob(SNAPSHOT_GLOB), reverse=True)
+    return snaps or (sorted(d.glob(OFFICIAL_GLOB), reverse=True) if official else [])
+
+
 def newest_snapshot(run_dir: Path) -> Path:
-    """The newest snapshot of a run folder: ours (.pt), else an official run's (.pkl)."""
-    snaps = sorted(run_dir.glob(SNAPSHOT_GLOB)) or sorted(run_dir.glob(OFFICIAL_GLOB))
+    """The newest snapshot of a run folder (list_snapshots), or a one-line error."""
+    snaps = list_snapshots(run_dir)
     if not snaps:
         raise UserError(f"no {SNAPSHOT_GLOB} (or official {OFFICIAL_GLOB}) in run folder '{run_dir}'")
-    return snaps[-1]
+    return snaps[0]
 
 
 def build_generator(cfg: ModelConfig, state: dict[str, torch.Tensor] | None = None, seed: int = 0

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import SNAPSHOT_GLOB, load_checkpoint
+from .checkpoint import list_snapshots, load_checkpoint
 from .config import ModelConfig, from_dict, get_preset
 from .config_cli import add_config_arguments, apply_overrides, overrides_from_args
 from .errors import UserError, cli_main
@@ -66,7 +66,7 @@ def _relaunch_with_torchrun(argv: list[str], n: int) -> int:
 
 
 def _resolve_resume(arg: str | None, outdir: Path) -> Path | None:
-    snaps = sorted(outdir.glob(SNAPSHOT_GLOB)) if outdir.exists() else []
+    snaps = list_snapshots(outdir, official=False)[::-1]
     if arg is None:
         if snaps:
             raise UserError(f"'{outdir}' already holds a run ({snaps[-1].name}): pass --resume auto to continue "

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import torch
 
-from core.checkpoint import BUNDLED_DEMO, DEMO_SPEC, OFFICIAL_GLOB, SNAPSHOT_GLOB, load_generator
+from core import checkpoint
+from core.checkpoint import BUNDLED_DEMO, DEMO_SPEC, demo_path, load_generator
 from core.errors import UserError
 
 from .rendering import LoadedModel
@@ -40,10 +41,7 @@ def resolve_spec(spec: str) -> str:
     if spec.startswith("random:"):
         return spec
     if spec == DEMO_SPEC:
-        if BUNDLED_DEMO_CHECKPOINT is None or not BUNDLED_DEMO_CHECKPOINT.exists():
-            raise UserError("the bundled demo model (checkpoints/demo.pt) is missing: restore it with "
-                            "'git checkout -- checkpoints/', or use random:demo (a random initialisation)")
-        return str(BUNDLED_DEMO_CHECKPOINT)
+        return str(demo_path(BUNDLED_DEMO_CHECKPOINT))
     return str(Path(spec).expanduser())
 
 
@@ -52,10 +50,7 @@ def list_snapshots(run_dir: str | Path) -> list[Path]:
     d = Path(run_dir).expanduser()
     if not d.is_dir():
         raise UserError(f"'{d}' is not a folder")
-    snaps = sorted(d.glob(SNAPSHOT_GLOB), reverse=True) or sorted(d.glob(OFFICIAL_GLOB), reverse=True)
-    if not snaps:
-        raise UserError(f"no {SNAPSHOT_GLOB} (or official {OFFICIAL_GLOB}) in '{d}'")
-    return snaps
+    return [checkpoint.newest_snapshot(d), *checkpoint.list_snapshots(d)[1:]]  # newest_snapshot: the error
 
 
 class ModelLoader:

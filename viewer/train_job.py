@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from core.checkpoint import SNAPSHOT_GLOB
+from core.checkpoint import list_snapshots
 
 from . import run_processes as rp
 from .train_stats import Progress, StatsTail, progress, run_total_kimg
@@ -26,8 +26,9 @@ STATUSES = ("idle", "running", "stopping", "finished", "failed", "stopped")
 
 
 def newest_snapshot(run_dir: Path) -> Path | None:
-    snaps = sorted(Path(run_dir).glob(SNAPSHOT_GLOB))
-    return snaps[-1] if snaps else None
+    """The run's newest snapshot of ours (the viewer's own runs write .pt), or None."""
+    snaps = list_snapshots(run_dir, official=False)
+    return snaps[0] if snaps else None
 
 
 class TrainJob:

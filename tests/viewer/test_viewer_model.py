@@ -17,7 +17,7 @@ def test_resolve_spec(tmp_path, monkeypatch):
     assert resolve_spec(f"'{tmp_path}'") == str(tmp_path)
     fake = tmp_path / "demo.pt"
     monkeypatch.setattr(vm, "BUNDLED_DEMO_CHECKPOINT", fake)
-    with pytest.raises(UserError, match="demo.pt\\) is missing"):
+    with pytest.raises(UserError, match=r"demo model is missing \(.*demo.pt\)"):
         resolve_spec("demo")
     assert vm.default_model_spec() == "random:demo"  # the stand-in while the file is missing
     fake.write_bytes(b"x")
