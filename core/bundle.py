@@ -7,7 +7,7 @@ The result is an ordinary checkpoint (weights-only loadable, digest-checked, wri
 so a bundled file can be traced to its run. With --training-state it also keeps G, D, the
 augmentation state and the progress counters (not the optimiser moments or RNG streams, which
 double the size): `python -m core.train --resume BUNDLE` then continues training from its weights,
-which is how a model trained in short CPU sessions carries on from the copy in the repository.
+which is how a model trained in short CPU runs carries on from the copy in the repository.
 Without it the bundle cannot resume training (use the snapshot for that).
 """
 

@@ -44,7 +44,7 @@ DEMO_SPEC = "demo"
 BUNDLED_DEMO = Path(__file__).resolve().parents[1] / "checkpoints" / "demo.pt"
 
 
-def demo_path(bundled: Path | None = BUNDLED_DEMO) -> Path:
+def demo_path(bundled: Path | None) -> Path:
     """The bundled demo model's file (what `demo` means), or a one-line error when it is missing."""
     if bundled is None or not bundled.exists():
         raise UserError(f"the bundled demo model is missing ({bundled}): restore it with "
@@ -55,7 +55,7 @@ def demo_path(bundled: Path | None = BUNDLED_DEMO) -> Path:
 def resolve_spec_path(spec: str) -> Path:
     """A --ckpt value other than random:PRESET as a checkpoint file path (`demo`, run folder, file)."""
     if spec == DEMO_SPEC:
-        return demo_path()
+        return demo_path(BUNDLED_DEMO)
     path = Path(spec).expanduser()
     return newest_snapshot(path) if path.is_dir() else path
 

@@ -4,7 +4,7 @@ Every field is declared with `doc(default, "what it means")`; the text lives in 
 so command-line help and the viewer's forms can be generated from the same source. The resolved
 config travels inside every checkpoint (`to_dict` / `from_dict`).
 
-Numbers in `ffhq512` and `megascans256` are the EpiGRAF reference's (shared/spec/model.md).
+Numbers in `ffhq512` and `megascans256` are the EpiGRAF reference's (docs/spec.md).
 """
 
 from __future__ import annotations
@@ -293,7 +293,7 @@ def _demo() -> ModelConfig:
                                           num_fp16_res=0),
         # 32x32 patches of 64x64 images keep the patch-wise path exercised; schedules shortened
         # to the length of a CPU run (ADA's speed too: at 500 kimg p could not pass ~0.1 in the
-        # tens of kimg a CPU session trains, while D's sign(real) stayed at ~0.8 on the 896-image
+        # tens of kimg a CPU run trains, while D's sign(real) stayed at ~0.8 on the 896-image
         # demo set). The colour-range penalty: on the white background, without it, some latents
         # became semi-transparent bodies painted with colours of -90 (checkpoints/demo.md). The
         # outside-density penalty: the demo objects fit inside the cube, yet the model put density

@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # Reproduce (or continue) the bundled demo model, checkpoints/demo.pt: make the data, train, then
-# bundle the newest snapshot (config + G_ema for viewing, plus G, D and the counters so the next
-# session can carry on from the copy in the repository).
+# bundle the newest snapshot (config + G_ema for viewing, plus G, D and the counters so that a later
+# run can carry on from the copy in the repository).
 #
 #   bash scripts/train_demo.sh [KIMG]        (default 300)
 #
 # Where training starts from: the run folder's newest snapshot if there is one (an exact resume),
 # else checkpoints/demo.pt if it holds a training state (continues from its weights and counters;
 # Adam moments restart), else a fresh start. The model is class-conditional (--generator.c_dim 7,
-# one class per object of the data); an unconditional bundle (those before 2026-12-01's sixth
-# session) gets the labels added as it is loaded (core/training/conditioning.py).
+# one class per object of the data); an unconditional bundle (an older demo model) gets the
+# labels added as it is loaded (core/training/conditioning.py).
 # Each class of the data is one object, so the run adds the reconstruction term
 # (--train.recon_weight 1000: each fake is compared with a real view of its class from the same
-# camera; README, "Reconstruction term"), with mirroring off and the two penalties raised with it
+# camera; docs/training.md, "The reconstruction term"), with mirroring off and the two penalties raised with it
 # (--train.rgb_range_weight 1000 --train.outside_density_weight 10).
 # On a 2-core CPU with PROCS=2 the demo preset takes ~4-5 min per kimg; stop it any time (Ctrl-C
 # writes a snapshot) and run this again.

@@ -1,4 +1,4 @@
-"""Parameter counts against the EpiGRAF reference (shared/spec/model.md)."""
+"""Parameter counts against the EpiGRAF reference (docs/spec.md, "Generator")."""
 
 import dataclasses
 
@@ -22,7 +22,7 @@ def test_reference_generator_counts():
 
 
 def test_pose_conditioning_adds_the_label_embedding_and_a_wider_first_layer():
-    G = TriPlaneGenerator(get_preset("ffhq512"))  # pose_cond on, as model.md says for FFHQ
+    G = TriPlaneGenerator(get_preset("ffhq512"))  # pose_cond on, as the reference has it for FFHQ (docs/spec.md)
     embed = 2 * 512 + 512  # FC 2 -> 512 with bias
     wider = 512 * 512  # the first mapping layer now reads z (512) and the embedded label (512)
     assert count(G) == 28_983_507 + embed + wider

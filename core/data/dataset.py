@@ -1,6 +1,6 @@
 """Image datasets with cameras: a folder or a .zip read in place, with one dataset.json inside.
 
-Two dataset.json forms are read (shared/spec/formats.md):
+Two dataset.json forms are read (docs/spec.md, "Dataset formats"):
 - EpiGRAF: {"camera_angles": {path: [yaw, pitch, roll]}, "labels": {path: int | [floats]}} (labels
   optional); cameras are look-at cameras from the CameraConfig (radius, fov, look-at point).
 - EG3D: {"labels": [[path, [16 floats OpenCV cam2world, 9 floats intrinsics]], ...]}, converted to our

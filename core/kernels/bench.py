@@ -1,5 +1,5 @@
 """`python -m core.bench kernels`: time each render op per implementation; prints a markdown table,
-then the end-to-end table of the issue's targets (`bench_e2e.py`; --part ops|e2e|all).
+then the end-to-end table of the two targets (`bench_e2e.py`; --part ops|e2e|all).
 
 Rows: reference (PyTorch), compile (torch.compile of the reference; reported unavailable when it
 fails), triton (CUDA only; 'needs CUDA' elsewhere). Per row: median ms of --repeats timed calls

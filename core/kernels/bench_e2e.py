@@ -1,4 +1,4 @@
-"""The end-to-end half of `python -m core.bench kernels`: the issue's two targets, timed through the
+"""The end-to-end half of `python -m core.bench kernels`: the two targets (docs/kernels.md), timed through the
 generator API on a randomly initialised model of a real preset.
 
   viewer frame: G.render of one frame from cached planes (no autograd), --size real: ffhq512 at

@@ -1,6 +1,6 @@
 """EpiGRAF's scale/location-aware patch discriminator (StyleGAN2 ResNet D, hypernetwork-modulated).
 
-Layout for image resolution R and patch resolution r = 64 (shared/spec/model.md, "Discriminator D"):
+Layout for image resolution R and patch resolution r = 64 (docs/spec.md, "Discriminator"):
 
 * Blocks are those of a full-resolution R x R StyleGAN2 ResNet discriminator, nominal resolutions
   R, R/2, ..., 8 with channels min(channel_base / res, channel_max). The first log2(R / r) blocks do

@@ -9,7 +9,7 @@ own r-pixel grid x to x' = (x + 1) * s - 1 + 2 * ox (same for y, with oy measure
 With this convention, a patch with s = r / R and offset (k / R, l / R) renders exactly the crop of
 rows l..l+r-1 and columns k..k+r-1 of the full R x R render.
 (The reference puts pixel centres on the borders, linspace(-1, 1, R), where no such s exists for a
-general crop; see shared/spec/model.md.)
+general crop; see docs/spec.md and docs/conventions.md.)
 """
 
 from __future__ import annotations

@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# Everything a session lent a GPU should run, as one command (the `device` tool gives about 15
-# minutes of one H100/H200 per task, start-up included): what only a GPU can show first, then
-# demo-model training with the minutes that are left.
+# The checks that need an NVIDIA GPU, as one command: the GPU kernel tests, the mesh occlusion on
+# CUDA, `core.bench kernels --size real` with the two end-to-end targets, then (optionally) a short
+# run of demo-model training resumed from checkpoints/demo.pt. Runs on any machine with a CUDA GPU
+# and the project's environment (scripts/setup.sh --dev). The checks' time limits add up to 14
+# minutes; training adds TRAIN_MINUTES.
 #
-#   bash scripts/gpu_session.sh [TRAIN_MINUTES]      (default 5; 0 skips training)
+#   bash scripts/gpu_check.sh [TRAIN_MINUTES]      (default 5; 0 skips training)
 #
-# From a session, with the dataset carried (data/ is git-ignored; make it first with
-# scripts/make_demo_data.sh, which needs PyPI and so cannot run on the GPU machine):
-#   run(command="PYTHONUNBUFFERED=1 bash scripts/gpu_session.sh 5", carry=["data"], timeout_s=600)
+# Training needs the demo dataset in data/ (git-ignored): make it first with
+# `bash scripts/make_demo_data.sh` (it downloads pybullet's wheel from PyPI, so run it where PyPI is
+# reachable and copy data/ over if the GPU machine has no network).
 #
-# Writes to ${OUT:-runs/gpu} (at most 8 files of <= 16 MiB come back from the device tool):
+# Writes to ${OUT:-runs/gpu}:
 #   checks.md     device, the GPU kernel tests, `core.bench kernels --size real` (ops + end to end)
 #   train.log     the training run's log;  stats.jsonl, fakes.png: its stats and newest sample grid
-#   demo.pt.part-aa, -ab   the re-bundled demo model in two parts (the bundle is ~18 MiB); join
-#                 them with `cat demo.pt.part-* > checkpoints/demo.pt` and regenerate the model card
+#   demo.pt.part-aa, -ab   the re-bundled demo model in 15 MiB parts (the bundle is ~18 MiB), for
+#                 transfers with a per-file size limit; join them with
+#                 `cat demo.pt.part-* > checkpoints/demo.pt` and regenerate the model card
 # Each step has its own time limit and a failing step does not stop the next.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -61,7 +64,7 @@ if [ "$train_min" != "0" ]; then
   newest=$(ls "$run"/samples/fakes*.png 2>/dev/null | tail -1)
   [ -n "$newest" ] && cp "$newest" "$out/fakes.png"
   if python3 -m core.bundle --ckpt "$run" --out "$run/demo.pt" --training-state \
-      --note "scripts/gpu_session.sh $train_min" >> "$out/train.log" 2>&1; then
+      --note "scripts/gpu_check.sh $train_min" >> "$out/train.log" 2>&1; then
     split -b 15M "$run/demo.pt" "$out/demo.pt.part-"
   fi
   echo "training done: $out/train.log"
