@@ -14,7 +14,7 @@ and timed renders) minus the RSS just before them.
 
     python -m core.bench mesh [--device auto|cpu|cuda] [--ckpt SPEC[,SPEC...]] [--res 256,512] [--level L]
 
-kernels: each render op of core.kernels per implementation; see core/kernels/bench.py.
+kernels: each render op of core.kernels per implementation; see core/bench_kernels.py.
 
 mesh: seconds to extract one mesh (seed 0, psi 0.7, the tri-plane cube) from cached tri-planes:
 the density grid plus PyMCubes marching cubes (no cleanup, colours or files), once through our
@@ -27,78 +27,19 @@ median of the grid (a surface always exists; the level does not change the grid 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shlex
 import statistics
-import subprocess
 import sys
-import threading
 import time
-from datetime import date
 
 import torch
 
 from . import cameras as camlib
+from .benchutil import RssPeak, device_name, git_commit, rss_bytes
 from .checkpoint import load_generator
-from .networks.generator import chunk_size
 from .errors import UserError, cli_main
+from .networks.generator import chunk_size
 from .runtime import resolve_device
-
-_PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def _rss() -> int:
-    """Resident set size of this process in bytes (Linux)."""
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * _PAGE
-
-
-class RssPeak:
-    """Samples the process RSS in a background thread; `peak` is the largest value seen."""
-
-    def __init__(self, interval: float = 0.005) -> None:
-        self.interval, self.peak, self._stop = interval, _rss(), threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.peak = max(self.peak, _rss())
-
-    def __enter__(self) -> "RssPeak":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _rss())
-
-
-def _git(*args: str) -> str:
-    return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10, check=True).stdout.strip()
-
-
-def git_commit() -> str:
-    """Short HEAD hash (+dirty), 'uncommitted tree of DATE' before the first commit, or 'unknown'."""
-    try:
-        dirty = "+dirty" if _git("status", "--porcelain") else ""
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    try:
-        return _git("rev-parse", "--short", "HEAD") + dirty
-    except (OSError, subprocess.SubprocessError):
-        return f"uncommitted tree of {date.today().isoformat()}"
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    name = platform.processor() or platform.machine()
-    if os.path.exists("/proc/cpuinfo"):
-        with open("/proc/cpuinfo") as f:
-            name = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), name)
-    return f"{name}, {torch.get_num_threads()} threads (1-min load average at start {os.getloadavg()[0]:.2f})"
 
 
 @torch.no_grad()
@@ -135,7 +76,7 @@ def bench_render(args: argparse.Namespace) -> int:
             torch.cuda.reset_peak_memory_stats(device)
         times = []
         with RssPeak() as rss:
-            base_rss = _rss()
+            base_rss = rss_bytes()
             render(res)  # warm-up
             for _ in range(args.repeats):
                 t0 = time.perf_counter()
@@ -248,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _bench_kernels(args: argparse.Namespace) -> int:
-    from .kernels.bench import bench_kernels
+    from .bench_kernels import bench_kernels
     if args.repeats < 1:
         raise UserError("--repeats must be >= 1")
     return bench_kernels(args)

@@ -39,6 +39,7 @@ from tqdm import tqdm
 from .checkpoint import load_generator
 from .errors import UserError, cli_main
 from .geometry import export
+from .geometry.fastgrid import separable_grid
 from .geometry.grid import (
     DEFAULT_CHUNK_POINTS,
     GPU_CHUNK_POINTS,
@@ -48,7 +49,6 @@ from .geometry.grid import (
     generator_raw_field,
     parse_box,
 )
-from .geometry.fastgrid import separable_grid
 from .geometry.level import surface_level
 from .geometry.mesh import BACKENDS, COLOR_MODES, extract_mesh
 from .geometry.visibility import OCCLUSION_HALF, SURFACES, surface_grid

@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _relaunch_with_torchrun(argv: list[str], n: int) -> int:
     """Re-run this command under torchrun with n processes (the --gpus option removed)."""
     rest, skip = [], False
-    for i, a in enumerate(argv):
+    for a in argv:
         if skip:
             skip = False
             continue

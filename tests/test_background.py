@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from core.cameras import from_angles
-from core.networks.background import ModulatedLinear, SphereBackground, fourier_encode, sphere_points
+from core.networks.background import ModulatedLinear, fourier_encode, sphere_points
 from core.networks.generator import TriPlaneGenerator
 from core.training import distributed as distlib
 from core.training.loop import train

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from core.config import (ModelConfig, PRESETS, apply_override, field_doc, from_dict, get_preset, to_dict)
+from core.config import PRESETS, ModelConfig, apply_override, field_doc, from_dict, get_preset, to_dict
 from core.errors import UserError
 
 

@@ -149,7 +149,7 @@ def test_pairs_show_each_class_from_the_reals_cameras(tmp_path):
     for k in range(3):
         for j, view in enumerate((0, 2, 4)):  # views spread through the class: first, middle, last
             i = 5 * k + view
-            tile = lambda row: got[16 * row:16 * (row + 1), 16 * j:16 * (j + 1)]  # noqa: E731
+            tile = lambda row, j=j: got[16 * row:16 * (row + 1), 16 * j:16 * (j + 1)]  # noqa: E731
             assert (tile(2 * k) == ds[i]["image"].permute(1, 2, 0).numpy()).all()  # the real view
             # below it, class k's seed 0 rendered by core from that image's own camera (angles -> camera)
             yaw, pitch = (float(a) for a in ds[i]["angles"])

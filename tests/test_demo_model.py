@@ -43,7 +43,7 @@ def test_bundled_model_loads_safely_and_matches_its_card():
     assert info["meta"]["dataset"] == "demo_objects"
     text = MODEL_CARD.read_text()
     assert f"{card['meta']['kimg']:g} kimg" in text  # the card states how long it trained
-    for name, value in card["metrics"].items():
+    for name in card["metrics"]:
         assert name in text
     # the training state it carries continues training (tests/test_train.py covers the mechanism)
     assert {"G", "D", "progress"} <= data.keys()

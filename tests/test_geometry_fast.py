@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import trimesh
+from test_geometry import _silhouette
 
 from core import cameras as camlib
 from core.config import CameraConfig
@@ -16,7 +17,6 @@ from core.geometry.fastgrid import separable_grid
 from core.geometry.level import best_iou_level, level_from_views, view_cameras
 from core.render.rays import make_rays
 from core.render.renderer import render_rays
-from test_geometry import _silhouette
 
 C0 = torch.tensor([0.04, -0.03, 0.02])
 S, A = 0.06, 40.0  # Gaussian fog: sigma = A exp(-|p - C0|^2 / (2 S^2)), no hard surface

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from core import import_official, train as train_cli
+from core import import_official
+from core import train as train_cli
 from core.checkpoint import load_checkpoint, load_generator
 from core.errors import UserError
 from core.official import epigraf

@@ -30,7 +30,7 @@ needs_triton = pytest.mark.skipif(not kernels.triton_installed(),
 @needs_triton
 def test_triton_kernels_match_reference_under_interpreter():
     env = dict(os.environ, TRITON_INTERPRET="1", OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-m", "core.kernels.selftest", "--size", "tiny", "--half"], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "core.render_selftest", "--size", "tiny", "--half"], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=600)
     lines = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.startswith("{")]
     assert lines, proc.stdout + proc.stderr

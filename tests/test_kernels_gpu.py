@@ -20,7 +20,7 @@ pytestmark = [
 
 def test_kernels_real_sizes_match_reference():
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    proc = subprocess.run([sys.executable, "-m", "core.kernels.selftest", "--size", "real", "--device", "cuda",
+    proc = subprocess.run([sys.executable, "-m", "core.render_selftest", "--size", "real", "--device", "cuda",
                            "--half"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
     checks = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.startswith('{"name"')]
     failed = [c for c in checks if not c["ok"]]

@@ -14,8 +14,7 @@ import pytest
 import torch
 
 from core.cameras import from_angles
-from core.checkpoint import load_checkpoint, load_generator
-from core.errors import UserError
+from core.checkpoint import load_generator
 
 FIX = Path(__file__).parent / "fixtures"
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.fileio import atomic_write
 from core.errors import UserError
+from core.fileio import atomic_write
 from core.latents import along_keyframes
 from core.runtime import class_label, z_from_seed
 

@@ -21,8 +21,17 @@ import subprocess
 import time
 from pathlib import Path
 
-from core.training.run_record import (RunProcess, cmdline, is_alive, is_torchrun, read_pid_file, record_alive,
-                                      start_ticks, stat_fields, write_pid_file)
+from core.training.run_record import (
+    RunProcess,
+    cmdline,
+    is_alive,
+    is_torchrun,
+    read_pid_file,
+    record_alive,
+    start_ticks,
+    stat_fields,
+    write_pid_file,
+)
 
 __all__ = ["RunProcess", "alive", "cmdline", "descendants", "is_alive", "kill_tree", "launch", "read_pid_file",
            "request_stop", "stop", "trainer_pids", "write_pid_file"]

@@ -14,6 +14,7 @@ there is one implementation of the tri-plane math. Analytic fields (tests) plug 
 """
 
 from . import export
+from .fastgrid import separable_grid
 from .grid import (
                    DEFAULT_CHUNK_POINTS,
                    Box,
@@ -25,7 +26,6 @@ from .grid import (
                    generator_raw_field,
                    parse_box,
 )
-from .fastgrid import separable_grid
 from .level import LevelChoice, generator_level, level_from_views
 from .mesh import NoSurfaceError, extract_mesh, vertex_colors
 

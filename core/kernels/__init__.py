@@ -29,8 +29,18 @@ The renderer picks the implementation from `cfg.render.kernel_impl`:
 - `G.query` without autograd (meshes): `query_points`.
 """
 
-from .ops import (IMPLS, KernelUnavailable, composite, march_rays, preload_triton, query_points, resolve_impl,
-                  triplane_sample, triton_installed, will_use_triton)
+from .ops import (
+                  IMPLS,
+                  KernelUnavailable,
+                  composite,
+                  march_rays,
+                  preload_triton,
+                  query_points,
+                  resolve_impl,
+                  triplane_sample,
+                  triton_installed,
+                  will_use_triton,
+)
 
 __all__ = ["IMPLS", "KernelUnavailable", "composite", "march_rays", "preload_triton", "query_points", "resolve_impl",
            "triplane_sample", "triton_installed", "will_use_triton"]

@@ -7,17 +7,27 @@ one fails. A check passes when the relative L2 error is below `rel`, the cosine 
 least 0.999 and every element satisfies |got - want| <= atol + rtol * |want| (max_excess <= 0).
 On CPU it needs TRITON_INTERPRET=1 set before Python starts (tests/test_kernels.py runs it in a
 subprocess for that reason); `--size real` on CUDA runs real-size inputs (tests/test_kernels_gpu.py).
+`python -m core.render_selftest` runs these checks and then G.render end to end through the kernels.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 import torch
 
-from . import ops
+from . import reference
+
+
+def _impl(name: str):
+    """The module of an implementation: `reference`, or `triton_ops` (imports triton; only on demand)."""
+    if name == "reference":
+        return reference
+    from . import triton_ops
+    return triton_ops
 
 TOL = {torch.float32: (1e-4, 1e-4, 1e-3), torch.float16: (2e-3, 2e-3, 2e-2), torch.bfloat16: (1e-2, 1e-2, 5e-2)}
 _results: list[dict] = []
@@ -64,10 +74,10 @@ def test_triplane(device, shapes, dtypes, gen):
             gout = torch.randn(b, n, c, generator=gen).to(device)
             tag = f"triplane_sample {dtype} B{b} C{c} {h}x{w} N{n}"
             rel, atol, rtol = TOL[dtype]
-            (got,), (gp, gq) = _grads(lambda p, q: (ops.triplane_sample(p, q, scale, impl="triton"),),
+            (got,), (gp, gq) = _grads(lambda p, q, s=scale: (_impl("triton").triplane_sample(p, q, s),),
                                       [planes, pts], [gout])
             # the reference on the same (rounded) values in fp32
-            (want,), (wp, wq) = _grads(lambda p, q: (ops.triplane_sample(p, q, scale, impl="reference"),),
+            (want,), (wp, wq) = _grads(lambda p, q, s=scale: (reference.triplane_sample(p, q, s),),
                                        [planes.float(), pts], [gout])
             check(f"{tag} forward", got.float(), want, rel, atol, rtol)
             check(f"{tag} grad planes", gp.float(), wp, rel, atol, rtol)
@@ -80,6 +90,15 @@ def _depths(m, s, device, gen):
     return t.to(device)
 
 
+def _composite_run(impl, rgb, sigma, t, far_opaque, ws):
+    """composite's (rgb, opacity, depth_raw), their gradients to rgb and sigma, and the weights."""
+    def fn(r, sg):
+        out = _impl(impl).composite(r, sg, t, far_opaque, 0.0)
+        return out["rgb"], out["opacity"], out["depth_raw"], out["weights"]
+    outs, g = _grads(lambda r, sg: fn(r, sg)[:3], [rgb, sigma], ws)
+    return outs, g, fn(rgb, sigma)[3]
+
+
 def test_composite(device, shapes, gen):
     for (m, s, c) in shapes:
         for far_opaque in (True, False):
@@ -90,21 +109,15 @@ def test_composite(device, shapes, gen):
                   torch.randn(m, generator=gen).to(device)]
             tag = f"composite M{m} S{s} C{c} far_opaque={far_opaque}"
 
-            def run(impl):
-                def fn(r, sg):
-                    out = ops.composite(r, sg, t, far_opaque, impl=impl)
-                    return out["rgb"], out["opacity"], out["depth_raw"], out["weights"]
-                outs, g = _grads(lambda r, sg: fn(r, sg)[:3], [rgb, sigma], ws)
-                return outs, g, fn(rgb, sigma)[3]
-            (gr, go, gd), (ggr, ggs), gw = run("triton")
-            (wr, wo, wd), (wgr, wgs), ww = run("reference")
+            (gr, go, gd), (ggr, ggs), gw = _composite_run("triton", rgb, sigma, t, far_opaque, ws)
+            (wr, wo, wd), (wgr, wgs), ww = _composite_run("reference", rgb, sigma, t, far_opaque, ws)
             for name, a, b in (("rgb", gr, wr), ("opacity", go, wo), ("depth_raw", gd, wd), ("weights", gw, ww),
                                ("grad rgb", ggr, wgr), ("grad sigma", ggs, wgs)):
                 if b.numel():
                     check(f"{tag} {name}", a, b, 1e-4, 1e-4, 1e-3)
         with torch.no_grad():  # early termination (inference)
-            a = ops.composite(rgb, sigma, t, True, stop_transmittance=0.05, impl="triton")
-            b_ = ops.composite(rgb, sigma, t, True, stop_transmittance=0.05, impl="reference")
+            a = _impl("triton").composite(rgb, sigma, t, True, 0.05)
+            b_ = reference.composite(rgb, sigma, t, True, 0.05)
         for k in ("opacity", "weights", "depth"):
             check(f"composite M{m} S{s} C{c} stop=0.05 {k}", a[k], b_[k], 1e-4, 1e-4, 1e-3)
 
@@ -122,8 +135,8 @@ def test_query(device, shapes, dtypes, gen):
             pts = _points(b, n, 0.25, device, gen)
             params = _params(c, hd, device, gen)
             rel, atol, rtol = TOL[dtype]
-            got = ops.query_points(planes, pts, 0.25, params, -1.0, impl="triton")
-            want = ops.query_points(planes.float(), pts, 0.25, params, -1.0, impl="reference")
+            got = _impl("triton").query_points(planes, pts, 0.25, params, -1.0)
+            want = reference.query_points(planes.float(), pts, 0.25, params, -1.0)
             for name, x, y in zip(("rgb", "sigma"), got, want):
                 check(f"query_points {dtype} B{b} C{c} Hd{hd} {h}x{h} N{n} {name}", x, y, rel, atol, rtol)
 
@@ -141,61 +154,11 @@ def test_march(device, shapes, dtypes, gen):
                 t = torch.sort(torch.rand(b, r, s, generator=gen), dim=-1).values.to(device) * 0.5 + 0.75
                 params = _params(c, hd, device, gen)
                 rel, atol, rtol = TOL[dtype]
-                got = ops.march_rays(planes, origins, dirs, t, 0.25, params, shift, True, stop, impl="triton")
-                want = ops.march_rays(planes.float(), origins, dirs, t, 0.25, params, shift, True, stop,
-                                      impl="reference")
+                got = _impl("triton").march_rays(planes, origins, dirs, t, 0.25, params, shift, True, stop)
+                want = reference.march_rays(planes.float(), origins, dirs, t, 0.25, params, shift, True, stop)
                 for k in ("rgb", "opacity", "depth", "weights"):
                     name = f"march_rays {dtype} B{b} R{r} S{s} C{c} Hd{hd} {h}x{h} stop={stop} shift={shift} {k}"
                     check(name, got[k], want[k], max(rel, 1e-4), max(atol, 1e-4), max(rtol, 1e-3))
-
-
-def _tiny_generator(device, plane_res: int, seed: int = 0):
-    """A randomly initialised generator of the demo preset's shape, small enough for the interpreter."""
-    from ..checkpoint import build_generator
-    from ..config import get_preset
-    cfg = get_preset("demo")
-    g = cfg.generator
-    g.z_dim = g.w_dim = 16
-    g.plane_res, g.channel_base, g.channel_max, g.decoder_hidden = plane_res, 16 * plane_res, 16, 16
-    g.density_shift = 2.0  # denser than at init, so the rays have something to composite
-    return build_generator(cfg, seed=seed).to(device).eval()
-
-
-def test_render(device, shapes, gen):
-    """G.render end to end: the viewer's paths (fused march_rays, or query_points + composite) and the
-    training path (triplane_sample + composite, gradients to the planes) against kernel_impl='reference'."""
-    from .. import cameras as camlib
-    for (b, res, plane_res, nc, nf) in shapes:
-        G = _tiny_generator(device, plane_res)
-        rc = G.cfg.render
-        with torch.no_grad():
-            planes = G.planes(G.mapping(torch.randn(b, 16, generator=gen).to(device), None))
-        cams = camlib.sample_cameras(G.cfg.camera, b, device=device, generator=gen)
-
-        def render(impl, fused=True, stop=0.0, p=planes):
-            rc.kernel_impl, rc.fused_march, rc.stop_transmittance = impl, fused, stop
-            return G.render(p, cams, resolution=res, num_coarse=nc, num_fine=nf)
-
-        with torch.no_grad():
-            want = render("reference")
-            for fused in (True, False):
-                got = render("triton", fused)
-                for k in ("image", "opacity", "depth"):
-                    check(f"render {'fused march' if fused else 'query+composite'} B{b} {res}^2 S{nc}+{nf} {k}",
-                          got[k], want[k], 1e-4, 1e-4, 1e-3)
-        # training: a gradient through the planes (and the decoder) from a weighted image loss
-        wts = torch.randn(b, 3, res, res, generator=gen).to(device)
-        grads = {}
-        for impl in ("reference", "triton"):
-            p = planes.detach().clone().requires_grad_(True)
-            G.requires_grad_(True)
-            G.zero_grad(set_to_none=True)
-            img = render(impl, p=p)["image"]
-            (img * wts).sum().backward()
-            grads[impl] = (img.detach(), p.grad, next(G.decoder.parameters()).grad)
-            G.requires_grad_(False)
-        for name, x, y in zip(("image", "grad planes", "grad decoder"), grads["triton"], grads["reference"]):
-            check(f"render training B{b} {res}^2 S{nc}+{nf} {name}", x, y, 1e-4, 1e-4, 1e-3)
 
 
 SIZES = {
@@ -204,14 +167,12 @@ SIZES = {
         composite=[(5, 8, 3), (19, 13, 3), (3, 1, 3), (6, 7, 0)],
         query=[(1, 32, 64, 8, 40), (2, 12, 20, 5, 17)],
         march=[(1, 20, 6, 32, 64, 8), (2, 5, 3, 12, 20, 6)],
-        render=[(2, 6, 8, 5, 4)],
     ),
     "real": dict(
         triplane=[(4, 32, 256, 256, 200_000), (2, 32, 512, 512, 100_000)],
         composite=[(65536, 96, 3), (4096, 48, 0)],
         query=[(2, 32, 64, 256, 300_000)],
         march=[(1, 65536, 96, 32, 64, 256)],
-        render=[(2, 128, 256, 48, 48)],
     ),
 }
 
@@ -239,20 +200,23 @@ def quick(op: str, device: torch.device | str) -> tuple[bool, str]:
     return not bad, (bad[0] if bad else "")
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m core.kernels.selftest", description=__doc__.split("\n\n")[0])
+def build_parser(prog: str = "python -m core.kernels.selftest") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     p.add_argument("--size", default="tiny", choices=sorted(SIZES))
     p.add_argument("--device", default="cpu")
-    p.add_argument("--only", default="", help="comma-separated subset of triplane,composite,query,march,render")
+    p.add_argument("--only", default="", help="comma-separated subset of " + ",".join(OPS))
     p.add_argument("--half", action="store_true", help="also fp16 and bf16 planes")
-    args = p.parse_args(argv)
+    return p
+
+
+OPS = ("triplane", "composite", "query", "march")
+
+
+def run_ops(args: argparse.Namespace, gen: torch.Generator) -> None:
+    """The op checks `args` asks for (--only, --size, --device, --half)."""
     device = torch.device(args.device)
-    if device.type == "cpu" and not ops.interpreter_enabled():
-        print("error: on CPU the Triton kernels need TRITON_INTERPRET=1 in the environment", file=sys.stderr)
-        return 2
-    gen = torch.Generator().manual_seed(0)
     sizes = SIZES[args.size]
-    only = set(filter(None, args.only.split(","))) or {"triplane", "composite", "query", "march", "render"}
+    only = set(filter(None, args.only.split(","))) or set(OPS)
     dtypes = [torch.float32] + ([torch.float16, torch.bfloat16] if args.half else [])
     if "triplane" in only:
         test_triplane(device, sizes["triplane"], dtypes, gen)
@@ -262,11 +226,29 @@ def main(argv: list[str] | None = None) -> int:
         test_query(device, sizes["query"], dtypes, gen)
     if "march" in only:
         test_march(device, sizes["march"], dtypes[:1] if args.size == "tiny" else dtypes, gen)
-    if "render" in only:
-        test_render(device, sizes["render"], gen)
+
+
+def interpreter_missing(device: torch.device) -> bool:
+    """On CPU the kernels run only under TRITON_INTERPRET=1 (said on stderr when it is missing)."""
+    if device.type == "cpu" and os.environ.get("TRITON_INTERPRET", "0") in ("", "0"):
+        print("error: on CPU the Triton kernels need TRITON_INTERPRET=1 in the environment", file=sys.stderr)
+        return True
+    return False
+
+
+def summary() -> int:
+    """Print the summary line of every check so far; 1 when one failed."""
     failed = [r["name"] for r in _results if not r["ok"]]
     print(json.dumps({"checks": len(_results), "failed": failed}), flush=True)
     return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if interpreter_missing(torch.device(args.device)):
+        return 2
+    run_ops(args, torch.Generator().manual_seed(0))
+    return summary()
 
 
 if __name__ == "__main__":

@@ -13,9 +13,24 @@ import triton
 import triton.language as tl
 
 from .reference import depth_from, far_delta
-from .triton_common import (BLOCK_POINTS, BLOCK_RAYS, OUT_PAD, alpha, channels_last, column, load_points,
-                            mlp, mlp_args, mlp_weights, p2, program_block, result_dtype, sample_interval, softplus,
-                            triplane)
+from .triton_common import (
+    BLOCK_POINTS,
+    BLOCK_RAYS,
+    OUT_PAD,
+    alpha,
+    channels_last,
+    column,
+    load_points,
+    mlp,
+    mlp_args,
+    mlp_weights,
+    p2,
+    program_block,
+    result_dtype,
+    sample_interval,
+    softplus,
+    triplane,
+)
 
 
 @triton.jit

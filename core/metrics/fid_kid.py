@@ -56,7 +56,7 @@ def fid_from_stats(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2:
         scale = max(np.abs(np.diagonal(covmean).real).max(), 1e-12)
         if imag > 1e-3 * scale and imag > 1e-3:
             warnings.warn(f"FID: sqrtm has an imaginary component up to {imag:.3g} (dropped); "
-                          f"the covariances may be too rank-deficient for the sample size")
+                          f"the covariances may be too rank-deficient for the sample size", stacklevel=2)
         covmean = covmean.real
     diff = mu1 - mu2
     return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))

@@ -25,13 +25,12 @@ from ..fileio import atomic_write_text
 from ..images import image_to_uint8, make_grid, save_png
 from ..networks.generator import TriPlaneGenerator
 from . import distributed as distlib
-from .setup import build_augment, build_discriminator
 from .loss import Batch, EpiGRAFLoss
 from .patches import sample_patches
 from .sampler import ResumableSampler
+from .setup import build_augment, build_discriminator
 from .state import Progress, restore_training_snapshot, save_training_snapshot
 from .stats import StatsCollector, StatsWriter, format_eta, progress_line
-
 
 PROGRESS_SECONDS = 60.0  # between ticks, a progress line at least this often (and after the first step)
 

@@ -22,11 +22,11 @@ import torch
 from imgui_bundle import imgui
 from imgui_bundle.immapp import testing
 
+from tests.viewer.gui_harness import Harness
 from viewer import colormaps
 from viewer.app import AppOptions, ViewerApp
 from viewer.export import picture, scalar_view
 from viewer.state import ViewerState
-from tests.viewer.gui_harness import Harness
 
 
 def main(out_dir: Path, tiny_ckpt: str, cond_ckpt: str | None = None) -> int:

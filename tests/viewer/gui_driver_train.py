@@ -26,12 +26,12 @@ import torch
 from imgui_bundle import imgui
 from imgui_bundle.immapp import testing
 
+from tests.tiny_train import TINY_TRAIN_OVERRIDES
+from tests.viewer.gui_harness import Harness
 from viewer import panels
 from viewer import train_form as tf
 from viewer.app import AppOptions, ViewerApp
 from viewer.state import ViewerState
-from tests.tiny_train import TINY_TRAIN_OVERRIDES
-from tests.viewer.gui_harness import Harness
 
 TINY_OVERRIDES = "\n".join(TINY_TRAIN_OVERRIDES)
 KEPT_YAW = 0.9

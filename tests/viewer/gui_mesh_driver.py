@@ -26,9 +26,9 @@ import torch
 from imgui_bundle import imgui
 from imgui_bundle.immapp import testing
 
+from tests.viewer.gui_harness import Harness
 from viewer.app import AppOptions, ViewerApp
 from viewer.export import picture
-from tests.viewer.gui_harness import Harness
 from viewer.state import ViewerState
 
 RES = 48  # extraction grid

@@ -14,7 +14,7 @@ from core.geometry import Box, density_grid, extract_mesh, generator_field
 from core.render.rays import make_rays
 from viewer import meshing
 from viewer.mesh_jobs import MeshJob, PreviewWorker
-from viewer.state import MeshState, state_from_dict, state_to_dict, ViewerState
+from viewer.state import MeshState, ViewerState, state_from_dict, state_to_dict
 
 
 @pytest.mark.parametrize("yaw,pitch,radius,fov,look", [(0.0, 1.5707963, 1.0, 30.0, (0, 0, 0)),

@@ -79,7 +79,8 @@ def run_gui_driver(driver: Path, args: list[str], tmp: Path, out: Path, timeout:
         got = json.loads(path.read_text()) if path.exists() else "no results.json"
         tail = (e.stdout or b"")[-2000:]
         raise AssertionError(f"{driver.name} ran over {timeout} s; its partial results: {got}\n"
-                             f"stdout tail: {tail.decode(errors='replace') if isinstance(tail, bytes) else tail}")
+                             f"stdout tail: {tail.decode(errors='replace') if isinstance(tail, bytes) else tail}"
+                             ) from None
     finally:
         xvfb.terminate()
         xvfb.wait(10)

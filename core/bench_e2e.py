@@ -20,7 +20,7 @@ from typing import Callable
 
 import torch
 
-from .. import cameras as camlib
+from . import cameras as camlib
 
 
 @dataclass
@@ -37,7 +37,7 @@ E2E_SIZES = {"real": dict(preset="ffhq512", frame=512, coarse=48, fine=48, batch
 
 def workloads(size: str, device: torch.device) -> list[EndToEnd]:
     z = E2E_SIZES[size]
-    from ..checkpoint import load_generator
+    from .checkpoint import load_generator
     G, _ = load_generator(f"random:{z['preset']}", device)
     cfg, rc = G.cfg, G.cfg.render
     gen = torch.Generator().manual_seed(0)
@@ -61,7 +61,7 @@ def workloads(size: str, device: torch.device) -> list[EndToEnd]:
         return run
 
     # training step of G
-    from ..training.patches import sample_patches
+    from .training.patches import sample_patches
     b = z["batch"]
     zs = torch.randn(b, cfg.generator.z_dim, generator=gen).to(device)
     cams = camlib.sample_cameras(cfg.camera, b, generator=gen, device=device)

@@ -20,7 +20,9 @@ from typing import Callable
 
 import torch
 
-from . import ops
+from .benchutil import RssPeak, device_name, git_commit, rss_bytes
+from .kernels import ops
+from .runtime import resolve_device
 
 
 @dataclass
@@ -124,7 +126,6 @@ def device_rates(device: torch.device) -> tuple[float, float]:
 
 def time_call(fn: Callable[[], object], device: torch.device, repeats: int) -> tuple[float, float]:
     """(median seconds, peak bytes above the start) of fn after one warm-up."""
-    from ..bench import RssPeak, _rss
     cuda = device.type == "cuda"
     if cuda:
         torch.cuda.synchronize(device)
@@ -132,7 +133,7 @@ def time_call(fn: Callable[[], object], device: torch.device, repeats: int) -> t
         base = torch.cuda.memory_allocated(device)
     times = []
     with RssPeak() as rss:
-        base_rss = _rss()
+        base_rss = rss_bytes()
         fn()
         for _ in range(repeats):
             t0 = time.perf_counter()
@@ -150,9 +151,8 @@ def compiled(run: Callable[[str], object]) -> Callable[[], object]:
 
 
 def bench_kernels(args) -> int:
-    from ..bench import device_name, git_commit
-    from ..runtime import resolve_device
     import shlex
+
     device = resolve_device(args.device)
     cuda = device.type == "cuda"
     bw, fl = device_rates(device)
@@ -175,7 +175,7 @@ def bench_kernels(args) -> int:
                 print(f"| {wl.name} | compile | skipped (--no-compile) | | | | | {floor} |", flush=True)
                 continue
             try:
-                fn = compiled(wl.run) if impl == "compile" else (lambda impl=impl: wl.run(impl))
+                fn = compiled(wl.run) if impl == "compile" else (lambda impl=impl, wl=wl: wl.run(impl))
                 sec, peak = time_call(fn, device, args.repeats)
             except Exception as e:  # noqa: BLE001 -- a benchmark row reports, it does not crash the table
                 msg = str(e).strip().splitlines()[0][:80] if str(e).strip() else type(e).__name__
