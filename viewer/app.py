@@ -1,10 +1,12 @@
-"""The viewer application: hello_imgui runner, docked panels, the per-frame glue.
+"""The viewer application: its state, workers and GL objects, and the per-frame glue.
 
 Threads: the GUI thread (this file, the panels, viewer/gl.py) owns the window and the GL context
 and never renders; `RenderWorker` renders (latest request wins); `ModelLoader` opens models;
-export jobs render videos. Each frame: take finished work (model, render, thumbnails), advance
-animations, handle shortcuts, draw the panels, then submit a render request if what should be on
-screen changed. New panels (meshes, training) plug in as more entries of `PANELS`.
+export jobs render videos. Each frame (viewer/runner.py): the app takes finished work (model,
+render, thumbnails) and advances animations, the runner runs the panels' hooks (shortcuts, the
+training job, the file dialog) and draws the panels, then the app submits a render request if what
+should be on screen changed. Panels see the app through `viewer.app_api.ViewerApi`; this module
+imports none of them. New panels plug in as more entries of `viewer.panels.PANELS`.
 """
 
 from __future__ import annotations
@@ -14,16 +16,15 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from core.errors import UserError
 
 from . import colormaps
+from .app_api import AppOptions, Perf
 from .camera import parse_camera, preset
 from .export import ExportJob, picture, save_screenshot, scalar_view
 from .model import ModelLoader, default_model_spec
@@ -33,36 +34,6 @@ from .session import save_session
 from .state import ViewerState, state_to_dict
 
 MOVING_HOLD_S = 0.25  # the view counts as moving until this long after the last camera change
-
-
-@dataclass
-class AppOptions:
-    """How the app runs: device, scripted screenshot mode, session use, test hooks."""
-
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    screenshot: Path | None = None  # scripted: save the full-quality render here, then exit
-    window_screenshot: Path | None = None  # scripted: also save the whole window
-    frames: int = 3  # scripted: at least this many GUI frames before the capture
-    camera_text: str | None = None  # first model's camera: 'yaw,pitch[,r[,fov]]', 'mean', or None (keep the state's)
-    timeout_s: float = 300.0  # scripted: give up (exit 1) after this long
-    use_session: bool = True
-    window_size: tuple[int, int] = (1440, 900)
-    register_tests: Callable[[], None] | None = None  # imgui test engine hook (GUI tests)
-    attach_run: bool = False  # follow the run in state.train.outdir from the start (run_viewer.py --attach)
-
-
-@dataclass
-class Perf:
-    """Timings for the performance panel."""
-
-    frame_ms: deque = field(default_factory=lambda: deque(maxlen=300))
-    arrivals: deque = field(default_factory=lambda: deque(maxlen=120))  # times new frames were shown
-    first_frame_s: float | None = None
-    full_refine_s: float | None = None  # last time from a still view's request to its full-quality frame
-
-    def display_fps(self, now: float, window: float = 2.0) -> float:
-        recent = [t for t in self.arrivals if now - t <= window]
-        return len(recent) / window
 
 
 class ViewerApp:
@@ -106,9 +77,7 @@ class ViewerApp:
         if not state.model.spec:
             state.model.spec = default_model_spec()
         self.ui_text: dict[str, str] = {"open": state.model.spec, "run_dir": state.model.run_dir}
-        from .panels.file_dialog import FileDialog
-
-        self.file_dialog = FileDialog()  # the model panel's "Open checkpoint" dialog (Ctrl+O)
+        self.file_dialog = None  # the model panel's "Open checkpoint" dialog (Ctrl+O), set by viewer.runner
         from .mesh_jobs import MeshController
 
         self.mesh = MeshController(self)  # the mesh panel's preview, extraction, GL pass and exports
@@ -147,7 +116,8 @@ class ViewerApp:
     # ------------------------------------------------------------------ per frame
 
     def frame_begin(self) -> None:
-        """Start of each frame: collect finished work, animate, handle shortcuts and the scripted mode."""
+        """Start of each frame: collect finished work and animate (viewer.runner then runs the panels'
+        hooks and `scripted_step`)."""
         now = time.monotonic()
         dt = min(now - self._t_prev, 0.25)
         self._t_prev = now
@@ -157,13 +127,6 @@ class ViewerApp:
         self._poll_results(now)
         self.mesh.poll()
         self._animate(dt)
-        from .panels import file_dialog, train
-        from .shortcuts import handle_shortcuts
-
-        train.update(self)
-        handle_shortcuts(self)
-        file_dialog.draw(self)
-        self._scripted_step(now)
 
     def frame_end(self) -> None:
         """End of each frame: submit a render request when what should be shown changed."""
@@ -345,6 +308,10 @@ class ViewerApp:
 
     # ------------------------------------------------------------------ scripted mode
 
+    def scripted_step(self) -> None:
+        """The scripted mode's step (--screenshot): capture once the frame is ready, then exit."""
+        self._scripted_step(time.monotonic())
+
     def _scripted_step(self, now: float) -> None:
         o = self.options
         if o.screenshot is None:
@@ -384,10 +351,6 @@ class ViewerApp:
             require_gl33()
             self.display = DisplayPass()
             self.source_tex = Texture(linear=True)
-            from . import dragdrop
-
-            self.drop_enabled = dragdrop.install(
-                lambda paths: self.messages.__setitem__("model", dragdrop.dispatch(self, paths)))
         except (GLUnavailable, Exception) as e:
             self.gl_error = str(e).splitlines()[0] if str(e) else type(e).__name__
             self.exit_code = 2

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .app import ViewerApp
+    from .app_api import ViewerApi
 
 _DROPFUN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_char_p))
 _keep: list = []  # the ctypes callback must outlive the window
@@ -43,7 +43,7 @@ def install(handler: Callable[[list[str]], None]) -> bool:
     return True
 
 
-def dispatch(app: ViewerApp, paths: list[str]) -> str:
+def dispatch(app: ViewerApi, paths: list[str]) -> str:
     """Act on dropped paths (the first usable one wins); returns what was done, for the status line."""
     for p in paths:
         path = Path(p)

@@ -15,8 +15,11 @@ from pathlib import Path
 
 from imgui_bundle import hello_imgui, imgui, immapp
 
+from . import dragdrop
 from .app import ViewerApp
-from .panels import INFO_SPACE, PANELS, TOOL_SPACE, VIEW_SPACE, dock_space, viewport
+from .panels import INFO_SPACE, PANELS, TOOL_SPACE, VIEW_SPACE, dock_space, file_dialog, train, viewport
+from .panels.file_dialog import FileDialog
+from .shortcuts import handle_shortcuts
 
 WINDOW_TITLE = "EpiGRAF Studio"
 
@@ -34,6 +37,24 @@ def _window(label: str, space: str, gui, focus: bool = False) -> hello_imgui.Doc
     return w
 
 
+def post_init(app: ViewerApp) -> None:
+    """Once the window and its GL context exist: the app's GL objects, then drag-and-drop."""
+    app.post_init()
+    if app.display is not None:
+        app.drop_enabled = dragdrop.install(
+            lambda paths: app.messages.__setitem__("model", dragdrop.dispatch(app, paths)))
+
+
+def frame_begin(app: ViewerApp) -> None:
+    """Start of each frame: the app collects finished work and animates, then the per-frame hooks
+    (the training panel's job, keyboard shortcuts, the open-file dialog) and the scripted mode."""
+    app.frame_begin()
+    train.update(app)
+    handle_shortcuts(app)
+    file_dialog.draw(app)
+    app.scripted_step()
+
+
 def runner_params(app: ViewerApp) -> hello_imgui.RunnerParams:
     """RunnerParams for the viewer (callers may add the test engine before running)."""
     rp = hello_imgui.RunnerParams()
@@ -47,9 +68,10 @@ def runner_params(app: ViewerApp) -> hello_imgui.RunnerParams:
     rp.imgui_window_params.show_menu_view_themes = True
     rp.ini_disable = True
     rp.fps_idling.fps_idle = 20.0
-    rp.callbacks.post_init = app.post_init
+    app.file_dialog = FileDialog()
+    rp.callbacks.post_init = lambda: post_init(app)
     rp.callbacks.before_exit = app.before_exit
-    rp.callbacks.show_gui = app.frame_begin
+    rp.callbacks.show_gui = lambda: frame_begin(app)
     rp.callbacks.post_render_dockable_windows = app.frame_end
     rp.callbacks.show_status = lambda: viewport.status_line(app)
     rp.docking_params.docking_splits = [

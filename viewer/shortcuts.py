@@ -12,48 +12,48 @@ from imgui_bundle import imgui
 from .camera import preset
 
 if TYPE_CHECKING:
-    from .app import ViewerApp
+    from .app_api import ViewerApi
 
 
-def _preset(name: str) -> Callable[[ViewerApp], None]:
-    def act(app: ViewerApp) -> None:
+def _preset(name: str) -> Callable[[ViewerApi], None]:
+    def act(app: ViewerApi) -> None:
         if app.model is not None:
             app.state.camera.camera = preset(name, app.model.cfg.camera)
             app.camera_changed()
     return act
 
 
-def _mode(mode: str) -> Callable[[ViewerApp], None]:
-    def act(app: ViewerApp) -> None:
+def _mode(mode: str) -> Callable[[ViewerApi], None]:
+    def act(app: ViewerApi) -> None:
         app.state.render.mode = mode
     return act
 
 
-def _seed(step: int) -> Callable[[ViewerApp], None]:
-    def act(app: ViewerApp) -> None:
+def _seed(step: int) -> Callable[[ViewerApi], None]:
+    def act(app: ViewerApi) -> None:
         lat = app.state.latent
         lat.w_path = ""
         lat.seed = max(0, lat.seed + step) if step else random.randrange(0, 2**31 - 1)
     return act
 
 
-def _toggle(section: str, name: str) -> Callable[[ViewerApp], None]:
-    def act(app: ViewerApp) -> None:
+def _toggle(section: str, name: str) -> Callable[[ViewerApi], None]:
+    def act(app: ViewerApi) -> None:
         obj = getattr(app.state, section)
         setattr(obj, name, not getattr(obj, name))
     return act
 
 
-def _zoom(notches: float) -> Callable[[ViewerApp], None]:
-    def act(app: ViewerApp) -> None:
+def _zoom(notches: float) -> Callable[[ViewerApi], None]:
+    def act(app: ViewerApi) -> None:
         r0 = app.model.cfg.camera.radius if app.model else 1.0
         app.state.camera.camera = app.state.camera.camera.zoomed(notches, r0)
         app.camera_changed()
     return act
 
 
-def _turn(deg: float) -> Callable[[ViewerApp], None]:
-    def act(app: ViewerApp) -> None:
+def _turn(deg: float) -> Callable[[ViewerApi], None]:
+    def act(app: ViewerApi) -> None:
         app.state.camera.camera = app.state.camera.camera.orbited(math.radians(deg))
         app.camera_changed()
     return act
@@ -66,7 +66,7 @@ def _focus(window: str) -> None:
 
 
 # (key, ctrl, label, description, action)
-SHORTCUTS: list[tuple[imgui.Key, bool, str, str, Callable[[ViewerApp], None]]] = [
+SHORTCUTS: list[tuple[imgui.Key, bool, str, str, Callable[[ViewerApi], None]]] = [
     (imgui.Key.f, False, "F", "camera: front", _preset("front")),
     (imgui.Key.s, False, "S", "camera: side", _preset("side")),
     (imgui.Key.t, False, "T", "camera: top", _preset("top")),
@@ -103,7 +103,7 @@ MOUSE_HELP = [
 ]
 
 
-def handle_shortcuts(app: ViewerApp) -> None:
+def handle_shortcuts(app: ViewerApi) -> None:
     """Run the actions of the shortcuts pressed this frame (not while typing, nor while a dialog is open)."""
     io = imgui.get_io()
     if io.want_text_input or app.file_dialog.visible:

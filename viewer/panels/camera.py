@@ -11,10 +11,10 @@ from ..camera import FOV_RANGE, PITCH_EPS, PRESETS, RADIUS_RANGE, preset
 from .common import hint, message
 
 if TYPE_CHECKING:
-    from ..app import ViewerApp
+    from ..app_api import ViewerApi
 
 
-def draw(app: ViewerApp) -> None:
+def draw(app: ViewerApi) -> None:
     cs = app.state.camera
     cam = cs.camera.copy()
     r0 = app.model.cfg.camera.radius if app.model else 1.0

@@ -13,12 +13,12 @@ from ..state import EXPORT_KINDS, RESOLUTIONS
 from .common import combo, hint, message
 
 if TYPE_CHECKING:
-    from ..app import ViewerApp
+    from ..app_api import ViewerApi
 
 KIND_LABELS = {"orbit": "orbit", "interp": "interpolation", "interp-orbit": "interpolate while orbiting"}
 
 
-def draw(app: ViewerApp) -> None:
+def draw(app: ViewerApi) -> None:
     e = app.state.export
     _, e.out_dir = imgui.input_text("folder", e.out_dir)
     if imgui.button("Save screenshot (Ctrl+S)"):
@@ -56,7 +56,7 @@ def draw(app: ViewerApp) -> None:
     message(app.messages.get("export"))
 
 
-def _start(app: ViewerApp) -> None:
+def _start(app: ViewerApi) -> None:
     e = app.state.export
     req = app.current_request()
     if req is None:

@@ -22,7 +22,7 @@ from ..file_browser import Entry, format_mtime, format_size, is_run_folder, list
 from .common import DIM, OK, hint, message
 
 if TYPE_CHECKING:
-    from ..app import ViewerApp
+    from ..app_api import ViewerApi
 
 TITLE = "Open checkpoint"
 FOLDER = imgui.ImVec4(0.55, 0.75, 1.0, 1.0)
@@ -45,7 +45,7 @@ class FileDialog:
         self.folder_is_run = False
         self.load_error: str | None = None  # the last open from the dialog failed
 
-    def open(self, app: ViewerApp) -> None:
+    def open(self, app: ViewerApi) -> None:
         """Show the dialog in the current model's folder (else the last browsed one, else the cwd)."""
         self._open_request, self.pending, self.load_error = True, None, None
         st = app.state.model
@@ -54,13 +54,13 @@ class FileDialog:
     def close(self) -> None:
         self._close_request = True
 
-    def navigate(self, app: ViewerApp, folder: str) -> None:
+    def navigate(self, app: ViewerApi, folder: str) -> None:
         """List `folder`; an unreadable one shows an error line and an empty list."""
         self.folder = self.path_text = normalise(folder)
         self.selected = None
         self.refresh(app)
 
-    def refresh(self, app: ViewerApp) -> None:
+    def refresh(self, app: ViewerApi) -> None:
         """Re-read the current folder."""
         try:
             self.entries, self.error = list_dir(self.folder, self.show_all), None
@@ -69,7 +69,7 @@ class FileDialog:
             self.entries, self.error = [], str(e)
         self.folder_is_run = self.error is None and is_run_folder(self.folder)
 
-    def open_entry(self, app: ViewerApp, entry: Entry) -> None:
+    def open_entry(self, app: ViewerApi, entry: Entry) -> None:
         """Enter a folder, or open a file (a checkpoint as the model, a .npy as the shown latent)."""
         if entry.is_dir:
             self.navigate(app, entry.path)
@@ -81,13 +81,13 @@ class FileDialog:
         else:
             self.open_spec(app, entry.path)
 
-    def open_spec(self, app: ViewerApp, spec: str) -> None:
+    def open_spec(self, app: ViewerApi, spec: str) -> None:
         """Open a checkpoint file or a run folder through the model panel's path."""
         app.ui_text["open"] = spec
         self.pending, self.load_error = spec, None
         app.open_model(spec)
 
-    def poll(self, app: ViewerApp) -> None:
+    def poll(self, app: ViewerApi) -> None:
         """Close once the model opened from the dialog has loaded (a failure keeps it open)."""
         if self.pending is not None and app.loader.loading is None:
             self.load_error = app.model_error
@@ -96,7 +96,7 @@ class FileDialog:
             self.pending = None
 
 
-def _entry_rows(app: ViewerApp, d: FileDialog) -> Entry | None:
+def _entry_rows(app: ViewerApi, d: FileDialog) -> Entry | None:
     """The listing table; returns the entry double-clicked this frame, if any."""
     activated = None
     flags = (imgui.TableFlags_.scroll_y | imgui.TableFlags_.row_bg | imgui.TableFlags_.borders_inner_v |
@@ -137,7 +137,7 @@ def _entry_rows(app: ViewerApp, d: FileDialog) -> Entry | None:
     return activated
 
 
-def _footer(app: ViewerApp, d: FileDialog) -> None:
+def _footer(app: ViewerApi, d: FileDialog) -> None:
     """Selection line and the Open / Open run folder / Cancel buttons."""
     sel = d.selected
     run_target = sel.path if sel is not None and sel.is_run else (d.folder if d.folder_is_run else None)
@@ -167,7 +167,7 @@ def _footer(app: ViewerApp, d: FileDialog) -> None:
         imgui.pop_style_color()
 
 
-def draw(app: ViewerApp) -> None:
+def draw(app: ViewerApi) -> None:
     """Draw the dialog when it is open (call once per frame, outside any panel window)."""
     d: FileDialog = app.file_dialog
     d.poll(app)

@@ -10,10 +10,10 @@ from ..shortcuts import MOUSE_HELP, SHORTCUTS
 from .common import hint
 
 if TYPE_CHECKING:
-    from ..app import ViewerApp
+    from ..app_api import ViewerApi
 
 
-def draw(app: ViewerApp) -> None:
+def draw(app: ViewerApi) -> None:
     flags = imgui.TableFlags_.row_bg | imgui.TableFlags_.borders_inner_h
     if imgui.begin_table("##shortcuts", 2, flags):
         for _, _, label, desc, _ in SHORTCUTS:

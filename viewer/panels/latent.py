@@ -14,12 +14,12 @@ from ..latent import INTERP_MODES, LatentResolver, load_w, save_w
 from .common import combo, hint, message
 
 if TYPE_CHECKING:
-    from ..app import ViewerApp
+    from ..app_api import ViewerApi
 
 GRID_COLS, GRID_ROWS = 4, 2
 
 
-def draw(app: ViewerApp) -> None:
+def draw(app: ViewerApi) -> None:
     lat = app.state.latent
     g = app.model.cfg.generator if app.model else None
     changed, seed = imgui.input_int("seed", lat.seed)
@@ -59,7 +59,7 @@ def _class_slider(label: str, value, c_dim: int, names: list, width: float = 0.0
     return imgui.slider_int(label, k, 0, c_dim - 1, shown)[1]
 
 
-def _files(app: ViewerApp) -> None:
+def _files(app: ViewerApi) -> None:
     lat = app.state.latent
     imgui.separator_text("Saved latents (.npy, w)")
     _, lat.latent_file = imgui.input_text("file", lat.latent_file)
@@ -88,7 +88,7 @@ def _files(app: ViewerApp) -> None:
     message(app.messages.get("latent"))
 
 
-def _interpolation(app: ViewerApp) -> None:
+def _interpolation(app: ViewerApi) -> None:
     lat = app.state.latent
     imgui.separator_text("Interpolation")
     _, lat.interp = imgui.checkbox("interpolate between keyframes (I)", lat.interp)
@@ -136,7 +136,7 @@ def _interpolation(app: ViewerApp) -> None:
          "then maps (saved w keyframes: lerp-w only)")
 
 
-def _grid(app: ViewerApp) -> None:
+def _grid(app: ViewerApi) -> None:
     lat = app.state.latent
     imgui.separator_text("Seed grid")
     if imgui.small_button("<##grid"):

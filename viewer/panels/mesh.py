@@ -18,7 +18,7 @@ from ..state import MESH_RESOLUTIONS, MESH_SHADING, SURFACES
 from .common import hint, line, message
 
 if TYPE_CHECKING:
-    from ..app import ViewerApp
+    from ..app_api import ViewerApi
 
 FORMATS = ("ply", "obj", "glb", "mrc", "npy")
 SHADING_LABELS = {"shaded": "shaded", "colors": "vertex colours"}
@@ -28,7 +28,7 @@ SURFACE_HELP = ("visibility: the surface where light from outside is blocked (th
                 "stay open. density: the iso-surface of the density itself.")
 
 
-def draw(app: ViewerApp) -> None:
+def draw(app: ViewerApi) -> None:
     m = app.state.mesh
     ctl = app.mesh
     ctl.panel_seen = ctl.frame

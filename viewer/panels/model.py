@@ -13,10 +13,10 @@ from ..model import list_snapshots
 from .common import hint, line, message
 
 if TYPE_CHECKING:
-    from ..app import ViewerApp
+    from ..app_api import ViewerApi
 
 
-def draw(app: ViewerApp) -> None:
+def draw(app: ViewerApi) -> None:
     m, st = app.model, app.state.model
     # two lines whatever happens (no model, loading, loaded): the controls below never move
     line(f"open: {m.spec}" if m is not None else "no model open", color=None)

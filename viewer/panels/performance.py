@@ -11,10 +11,10 @@ from imgui_bundle import imgui, implot
 from .common import hint
 
 if TYPE_CHECKING:
-    from ..app import ViewerApp
+    from ..app_api import ViewerApi
 
 
-def draw(app: ViewerApp) -> None:
+def draw(app: ViewerApi) -> None:
     now = time.monotonic()
     perf, w = app.perf, app.worker
     frame_ms = np.array(perf.frame_ms, dtype=np.float64)

@@ -12,12 +12,12 @@ from ..state import COLORMAPS, RENDER_MODES, RESOLUTIONS
 from .common import combo, hint
 
 if TYPE_CHECKING:
-    from ..app import ViewerApp
+    from ..app_api import ViewerApi
 
 MODE_LABELS = {"rgb": "RGB", "depth": "Depth", "opacity": "Opacity", "normals": "Normals"}
 
 
-def draw(app: ViewerApp) -> None:
+def draw(app: ViewerApi) -> None:
     r = app.state.render
     for i, mode in enumerate(RENDER_MODES):
         if imgui.radio_button(MODE_LABELS[mode], r.mode == mode):

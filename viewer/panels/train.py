@@ -24,7 +24,7 @@ from .common import combo, hint, message
 from .path_dialog import PathDialog
 
 if TYPE_CHECKING:
-    from ..app import ViewerApp
+    from ..app_api import ViewerApi
 
 PLOT_H = 150.0
 
@@ -32,7 +32,7 @@ PLOT_H = 150.0
 class TrainingUi:
     """The panel's runtime objects (not saved in the session: the run folder is)."""
 
-    def __init__(self, app: ViewerApp):
+    def __init__(self, app: ViewerApi):
         t = app.state.train
         t.values = tf.clean_values(t.preset, t.values)
         self.fields = tf.main_fields()
@@ -45,7 +45,7 @@ class TrainingUi:
         self.picker = PathDialog("Choose a path")
         self._reattach(app)
 
-    def _reattach(self, app: ViewerApp) -> None:
+    def _reattach(self, app: ViewerApi) -> None:
         """A run still going in the session's output folder (started by an earlier viewer, or by hand)
         is followed again at start, and with --attach any run there, finished too; its current
         snapshot is not reloaded (only newer ones are)."""
@@ -61,13 +61,13 @@ class TrainingUi:
             self.tool.cancel()
 
 
-def ui(app: ViewerApp) -> TrainingUi:
+def ui(app: ViewerApi) -> TrainingUi:
     if app.training is None:
         app.training = TrainingUi(app)
     return app.training
 
 
-def update(app: ViewerApp) -> None:
+def update(app: ViewerApi) -> None:
     """Per frame: follow the run and the dataset tool, auto-load new snapshots."""
     u = ui(app)
     if u.tool is not None:
@@ -89,7 +89,7 @@ def update(app: ViewerApp) -> None:
 
 # ---------------------------------------------------------------------------------------------- actions
 
-def make_synthetic(app: ViewerApp) -> None:
+def make_synthetic(app: ViewerApi) -> None:
     t, u = app.state.train, ui(app)
     out = t.data if t.data.endswith(".zip") else str(Path(t.data) / "synth.zip")
     t.data = out
@@ -99,7 +99,7 @@ def make_synthetic(app: ViewerApp) -> None:
     u.message = f"making {out} ..."
 
 
-def render_meshes(app: ViewerApp) -> None:
+def render_meshes(app: ViewerApi) -> None:
     t, u = app.state.train, ui(app)
     if not t.meshes_dir:
         u.message = "type a folder of meshes to render first"
@@ -113,13 +113,13 @@ def render_meshes(app: ViewerApp) -> None:
     u.message = f"rendering {t.meshes_dir} -> {out} ..."
 
 
-def command(app: ViewerApp, resume: bool = False) -> list[str]:
+def command(app: ViewerApi, resume: bool = False) -> list[str]:
     t = app.state.train
     argv = tf.build_argv(t.data, t.outdir, t.preset, t.values, t.device, t.gpus, t.overrides, resume)
     return tf.launch_command(argv, t.gpus)
 
 
-def start(app: ViewerApp, resume: bool = False) -> None:
+def start(app: ViewerApi, resume: bool = False) -> None:
     """Start a fresh run (or resume the one in the output folder) as a separate process."""
     t, u = app.state.train, ui(app)
     if u.job is not None and u.job.running:
@@ -146,13 +146,13 @@ def start(app: ViewerApp, resume: bool = False) -> None:
     u.message = ""
 
 
-def stop(app: ViewerApp) -> None:
+def stop(app: ViewerApi) -> None:
     u = ui(app)
     if u.job is not None:
         u.job.stop(app.state.train.stop_timeout_s)
 
 
-def attach(app: ViewerApp) -> None:
+def attach(app: ViewerApi) -> None:
     """Follow the run in the output folder (running or finished)."""
     u = ui(app)
     if u.job is not None and u.job.running and u.job.proc is not None:
@@ -212,7 +212,7 @@ def _path_row(u: TrainingUi, obj, attr: str, tip: str, browse_tip: str, **picker
     _tooltip(browse_tip)
 
 
-def _dataset(app: ViewerApp, u: TrainingUi) -> None:
+def _dataset(app: ViewerApi, u: TrainingUi) -> None:
     t = app.state.train
     imgui.separator_text("Dataset")
     _path_row(u, t, "data", "dataset folder or .zip with a dataset.json (also where the buttons below write)",
@@ -246,7 +246,7 @@ def _dataset(app: ViewerApp, u: TrainingUi) -> None:
             u.tool.cancel()
 
 
-def _options(app: ViewerApp, u: TrainingUi) -> None:
+def _options(app: ViewerApi, u: TrainingUi) -> None:
     t = app.state.train
     imgui.set_next_item_open(u.job is None or not u.job.running, imgui.Cond_.appearing)
     if not imgui.collapsing_header("Options"):
@@ -275,7 +275,7 @@ def _options(app: ViewerApp, u: TrainingUi) -> None:
         imgui.tree_pop()
 
 
-def _run_controls(app: ViewerApp, u: TrainingUi) -> None:
+def _run_controls(app: ViewerApi, u: TrainingUi) -> None:
     t = app.state.train
     imgui.separator_text("Run")
     _path_row(u, t, "outdir", "the run folder: config.json, stats.jsonl, snapshots, train.log, train.pid.json",
@@ -313,7 +313,7 @@ def _run_controls(app: ViewerApp, u: TrainingUi) -> None:
     message(u.message)
 
 
-def _status(app: ViewerApp, u: TrainingUi) -> None:
+def _status(app: ViewerApi, u: TrainingUi) -> None:
     job = u.job
     if job is None:
         return
@@ -357,7 +357,7 @@ def _plots(u: TrainingUi) -> None:
         imgui.tree_pop()
 
 
-def draw(app: ViewerApp) -> None:
+def draw(app: ViewerApi) -> None:
     u = ui(app)
     _dataset(app, u)
     _run_controls(app, u)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from imgui_bundle import imgui
 
 if TYPE_CHECKING:
-    from ..app import ViewerApp
+    from ..app_api import ViewerApi
 
 PAN_PER_PIXEL = 0.002  # look-at shift per pixel of right/middle drag, times the radius
 
@@ -17,7 +17,7 @@ FULL_COLOR = imgui.ImVec4(0.4, 1.0, 0.5, 1.0)
 ERROR_COLOR = imgui.ImVec4(1.0, 0.4, 0.4, 1.0)
 
 
-def _pan(app: ViewerApp, dx: float, dy: float) -> None:
+def _pan(app: ViewerApi, dx: float, dy: float) -> None:
     """Move the look-at point in the image plane (drag right: the object follows the mouse)."""
     cam = app.state.camera.camera
     c2w = cam.to_cameras(app.model.cfg.camera).cam2world[0]
@@ -29,7 +29,7 @@ def _pan(app: ViewerApp, dx: float, dy: float) -> None:
     app.camera_changed()
 
 
-def _interact(app: ViewerApp) -> None:
+def _interact(app: ViewerApi) -> None:
     io = imgui.get_io()
     cam_state = app.state.camera
     active = imgui.is_item_active()
@@ -48,7 +48,7 @@ def _interact(app: ViewerApp) -> None:
         app.camera_changed()
 
 
-def draw(app: ViewerApp) -> None:
+def draw(app: ViewerApi) -> None:
     """The Viewport window."""
     avail = imgui.get_content_region_avail()
     line = imgui.get_text_line_height_with_spacing()
@@ -70,7 +70,7 @@ def draw(app: ViewerApp) -> None:
     _badge(app, dl, p0, p1)
 
 
-def _badge(app: ViewerApp, dl, p0: imgui.ImVec2, p1: imgui.ImVec2) -> None:
+def _badge(app: ViewerApi, dl, p0: imgui.ImVec2, p1: imgui.ImVec2) -> None:
     """Quality/resolution indicator in the image's top-left corner, state messages in the middle."""
     r = app.result
     pad = 6
@@ -110,7 +110,7 @@ def _badge(app: ViewerApp, dl, p0: imgui.ImVec2, p1: imgui.ImVec2) -> None:
         dl.add_text(c, imgui.get_color_u32(col), msg)
 
 
-def status_line(app: ViewerApp) -> None:
+def status_line(app: ViewerApi) -> None:
     """The status bar: model, camera and what is on screen."""
     cam = app.state.camera.camera
     name = app.model.cfg.name if app.model else "-"
