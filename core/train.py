@@ -80,20 +80,11 @@ def _resolve_resume(arg: str | None, outdir: Path) -> Path | None:
     return path
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    if (args.kimg is not None and not args.kimg > 0) or (args.batch is not None and args.batch <= 0):
-        raise UserError(f"--kimg and --batch must be positive (got {args.kimg}, {args.batch})")
-    outdir = Path(args.outdir)
-    check_run_folder_free(outdir)  # in every process: a refusal must not leave the others waiting
-    if args.gpus > 1 and "WORLD_SIZE" not in os.environ:
-        return _relaunch_with_torchrun(argv, args.gpus)
-    device = resolve_device(args.device)
-    if device.type == "cuda" and "LOCAL_RANK" in os.environ:
-        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
-        torch.cuda.set_device(device)
-    resume = _resolve_resume(args.resume, outdir)
+def resolve_config(args: argparse.Namespace, resume: Path | None, read_dataset: bool = True) -> ModelConfig:
+    """The run's config from the command line: the preset (or the snapshot resumed) with every
+    override applied. A fresh start reads the dataset (read_dataset) for its label count and to
+    note a resolution that differs from the preset's; a resume may change only train.* options (and
+    generator.c_dim from 0). Every refusal is one UserError line, before any training."""
     overrides = overrides_from_args(args) + list(args.set)
     if args.kimg is not None:
         overrides.append(f"train.kimg={args.kimg}")
@@ -116,16 +107,35 @@ def main(argv: list[str] | None = None) -> int:
     else:
         cfg = get_preset(args.preset)
         apply_overrides(copy.deepcopy(cfg), overrides)  # a bad value is one line before the data is read
-        from .data.dataset import ImageDataset
-        ds = ImageDataset(args.data, camera_cfg=cfg.camera)
-        if not any(o.startswith("generator.c_dim=") for o in overrides):
-            cfg.generator.c_dim = ds.label_dim
-        if ds.resolution != cfg.img_resolution and not any(o.startswith("img_resolution=") for o in overrides):
-            print(f"note: dataset images are {ds.resolution}^2; training at the preset's {cfg.img_resolution}^2 "
-                  f"(resized on the fly)")
+        if read_dataset:
+            from .data.dataset import ImageDataset
+            ds = ImageDataset(args.data, camera_cfg=cfg.camera)
+            if not any(o.startswith("generator.c_dim=") for o in overrides):
+                cfg.generator.c_dim = ds.label_dim
+            if ds.resolution != cfg.img_resolution and not any(o.startswith("img_resolution=") for o in overrides):
+                print(f"note: dataset images are {ds.resolution}^2; training at the preset's {cfg.img_resolution}^2 "
+                      f"(resized on the fly)")
     apply_overrides(cfg, overrides)
     if cfg.train.kimg <= 0 or cfg.train.batch <= 0:
         raise UserError(f"--kimg and --batch must be positive (got kimg {cfg.train.kimg:g}, batch {cfg.train.batch})")
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    if (args.kimg is not None and not args.kimg > 0) or (args.batch is not None and args.batch <= 0):
+        raise UserError(f"--kimg and --batch must be positive (got {args.kimg}, {args.batch})")
+    outdir = Path(args.outdir)
+    check_run_folder_free(outdir)  # in every process: a refusal must not leave the others waiting
+    if args.gpus > 1 and "WORLD_SIZE" not in os.environ:
+        return _relaunch_with_torchrun(argv, args.gpus)
+    device = resolve_device(args.device)
+    if device.type == "cuda" and "LOCAL_RANK" in os.environ:
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(device)
+    resume = _resolve_resume(args.resume, outdir)
+    cfg = resolve_config(args, resume, read_dataset=True)
     from .training import distributed as distlib
     from .training.loop import train
     d = distlib.init_from_env(device.type)

@@ -11,7 +11,7 @@ from core.networks.background import ModulatedLinear, fourier_encode, sphere_poi
 from core.networks.generator import TriPlaneGenerator
 from core.training import distributed as distlib
 from core.training.loop import train
-from tests.conftest import tiny_config
+from tests.tiny_train import tiny_train_config
 
 
 def test_sphere_points_lie_on_the_ray_at_distance_one_over_s():
@@ -72,7 +72,8 @@ def test_modulated_linear_layers_per_sample():
 
 
 def _bg_config():
-    cfg = tiny_config(far_opaque=False, background="zero")
+    cfg = tiny_train_config()
+    cfg.render.far_opaque, cfg.render.background = False, "zero"
     g = cfg.generator
     g.bg_model, g.bg_channels, g.bg_blocks, g.bg_steps = "sphere", 8, 2, 5
     return cfg
@@ -107,12 +108,6 @@ def test_composite_with_constant_fields():
 
 def test_trains_with_the_background(dataset, tmp_path):
     cfg = _bg_config()
-    cfg.img_resolution = 32
-    t = cfg.train
-    t.batch, t.patch_res, t.workers, t.metrics = 4, 16, 0, ()
-    t.tick_kimg, t.snapshot_ticks, t.r1_interval, t.kimg = 0.004, 2, 2, 1.0
-    d = cfg.discriminator
-    d.channel_base, d.channel_max, d.hyper_dim, d.patch_embed_dim = 512, 32, 32, 32
     torch.manual_seed(cfg.train.seed)
     fresh = TriPlaneGenerator(cfg).state_dict()
     out = train(cfg, dataset, tmp_path / "run", None, torch.device("cpu"), distlib.Dist(), max_steps=4)

@@ -8,10 +8,10 @@ import torch
 
 from core.cameras import from_angles
 from core.checkpoint import BUNDLED_DEMO, load_checkpoint, load_generator, save_checkpoint
-from core.config import get_preset
 from core.migrations import CONV0_WEIGHT
 from core.networks.generator import TriPlaneGenerator
 from core.networks.layers import ModulatedConv, ToRGB
+from tests.conftest import tiny_config
 
 FIXTURE = Path(__file__).parent / "fixtures" / "demo_v1_render.npz"
 
@@ -39,8 +39,7 @@ def test_demo_renders_as_the_version_1_code_rendered_it():
 
 def test_version_1_training_state_is_migrated(tmp_path):
     """G, G_ema and G's Adam moments of conv0 kernels are flipped, nothing else changes."""
-    cfg = get_preset("demo")
-    cfg.generator.plane_res, cfg.generator.channel_max = 16, 16
+    cfg = tiny_config()
     G = TriPlaneGenerator(cfg)
     opt = torch.optim.Adam(G.parameters())
     for p in G.parameters():

@@ -14,22 +14,9 @@ from core.checkpoint import load_checkpoint
 from core.training import distributed as distlib
 from core.training.loop import train
 from core.training.run_record import is_torchrun, read_pid_file
-from tests.conftest import tiny_config
-from tests.tiny_train import TINY_TRAIN_OVERRIDES
+from tests.tiny_train import TINY_TRAIN_OVERRIDES, tiny_train_config
 
 TINY_SET = [f"--set={o}" for o in TINY_TRAIN_OVERRIDES]
-
-
-def tiny_train_config():
-    cfg = tiny_config(num_coarse=6, num_fine=6)
-    cfg.img_resolution = 32
-    t = cfg.train
-    t.batch, t.patch_res, t.workers, t.metrics = 4, 16, 0, ()
-    t.tick_kimg, t.snapshot_ticks, t.r1_interval, t.kimg = 0.004, 2, 2, 1.0
-    t.blur_fade_kimg = 1.0
-    d = cfg.discriminator
-    d.channel_base, d.channel_max, d.hyper_dim, d.patch_embed_dim = 512, 32, 32, 32
-    return cfg
 
 
 def _states(path):

@@ -11,21 +11,14 @@ import sys
 import pytest
 
 from core.config import PRESETS, ModelConfig, TrainConfig, get_preset
-from core.config_cli import apply_overrides, overrides_from_args
-from core.train import build_parser
+from core.train import build_parser, resolve_config
 from viewer import train_form as tf
 from viewer.state import ViewerState, state_from_dict, state_to_dict
 
 
 def resolve(argv: list[str]) -> ModelConfig:
-    """What core.train.main does with argv before training (fresh start, dataset aside)."""
-    args = build_parser().parse_args(argv)
-    overrides = overrides_from_args(args) + list(args.set)
-    if args.kimg is not None:
-        overrides.append(f"train.kimg={args.kimg}")
-    if args.batch is not None:
-        overrides.append(f"train.batch={args.batch}")
-    return apply_overrides(get_preset(args.preset), overrides)
+    """The config core.train resolves from argv (a fresh start; the dataset is not read)."""
+    return resolve_config(build_parser().parse_args(argv), None, read_dataset=False)
 
 
 def test_main_fields_carry_the_config_docs_and_types():
