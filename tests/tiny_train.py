@@ -33,4 +33,6 @@ def as_overrides(cfg: ModelConfig, base: ModelConfig) -> tuple[str, ...]:
     return tuple(out)
 
 
-TINY_TRAIN_OVERRIDES = as_overrides(tiny_train_config(), get_preset("demo"))
+# the run's length and batch are each test's own (--kimg, --batch, or the form's fields)
+TINY_TRAIN_OVERRIDES = tuple(o for o in as_overrides(tiny_train_config(), get_preset("demo"))
+                             if not o.startswith(("train.kimg=", "train.batch=")))
