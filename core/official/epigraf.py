@@ -84,10 +84,28 @@ def generator_config(G: ModuleRecord) -> tuple[ModelConfig, dict]:
         raise UserError("the snapshot's config has no 'model' section: not an EpiGRAF snapshot")
     gen = get(root, "model.generator")
     ds = gen.get("dataset") if isinstance(gen.get("dataset"), dict) else get(root, "dataset", {})
-    cam = ds.get("camera", {}) or {}
-    tp = gen.get("tri_plane", {}) or {}
-    bg = gen.get("bg_model", {}) or {}
+    _refuse_unsupported(gen, ds)
+    cfg = ModelConfig(name="official-epigraf")
+    cfg.img_resolution = int(ds.get("resolution", G.state.get("img_resolution", 256)))
+    mapping = submodule(G, "mapping")
+    mst = mapping.state if mapping is not None else {}
+    _generator_section(cfg, G, gen, ds, mst)
+    _background_section(cfg, gen.get("bg_model", {}) or {})
+    r = cfg.render
+    r.num_coarse = r.num_fine = int(gen.get("num_ray_steps", 48))
+    r.background = "white" if ds.get("white_back", False) else "zero"
+    r.far_opaque = cfg.generator.bg_model == "none"
+    r.pdf_eps = 2e-5
+    _camera_section(cfg, ds.get("camera", {}) or {}, mst.get("_buffers", {}).get("mean_camera_pose"))
+    _training_config(cfg, root)
+    return cfg, root
 
+
+def _refuse_unsupported(gen: dict, ds: dict) -> None:
+    """One line naming the first official option our generator cannot compute."""
+    tp = gen.get("tri_plane", {}) or {}
+    mlp = tp.get("mlp", {}) or {}
+    bg = gen.get("bg_model", {}) or {}
     _require(gen.get("backbone", "stylegan2") == "stylegan2", "model.generator.backbone", gen.get("backbone"),
              "only the StyleGAN2 tri-plane backbone is implemented")
     _require(gen.get("clamp_mode", "softplus") == "softplus", "model.generator.clamp_mode", gen.get("clamp_mode"),
@@ -96,51 +114,15 @@ def generator_config(G: ModuleRecord) -> tuple[ModelConfig, dict]:
              "no view-direction conditioning")
     _require(not tp.get("posenc_period_len", 0), "model.generator.tri_plane.posenc_period_len",
              tp.get("posenc_period_len"), "no positional encoding of the points")
-    mlp = tp.get("mlp", {}) or {}
     _require(mlp.get("n_layers", 2) == 2, "model.generator.tri_plane.mlp.n_layers", mlp.get("n_layers"),
              "the decoder has two layers")
     _require(not ds.get("last_back", False), "dataset.last_back", ds.get("last_back"),
              "the last sample's colour as background is not implemented")
-    bg_type = bg.get("type")
-    _require(bg_type in (None, "sphere"), "model.generator.bg_model.type", bg_type,
-             "only the inverse-sphere (NeRF++) background is implemented")
-
-    mapping = submodule(G, "mapping")
-    mst = mapping.state if mapping is not None else {}
-    pose_cond = bool(gen.get("camera_cond", False))
-    c_dim = int(G.state.get("c_dim", ds.get("c_dim", 0)) or 0)
-    cfg = ModelConfig(name="official-epigraf")
-    cfg.img_resolution = int(ds.get("resolution", G.state.get("img_resolution", 256)))
-    g = cfg.generator
-    g.z_dim, g.w_dim, g.c_dim = int(G.state["z_dim"]), int(G.state["w_dim"]), c_dim
-    g.mapping_layers = int(mst.get("num_layers", gen.get("map_depth", 2)))
-    g.w_avg_beta = float(mst.get("w_avg_beta", 0.998))
-    g.pose_cond = pose_cond
-    g.plane_res = int(tp.get("res", 512))
-    g.plane_channels = int(tp.get("feat_dim", 32))
-    g.channel_base = int(round(float(gen.get("cbase", 32768)) * float(gen.get("fmaps", 1.0))))
-    g.channel_max = int(gen.get("cmax", 512))
-    g.use_noise = bool(gen.get("use_noise", True))
-    g.decoder_hidden = int(mlp.get("hid_dim", 64))
-    g.cube_scale = float(ds.get("cube_scale", 0.2))
-    g.density_shift = float(gen.get("density_shift", 0.0))
-    g.density_noise_init = float(gen.get("nerf_noise_std_init", 1.0))
-    g.density_noise_kimg = float(gen.get("nerf_noise_kimg_growth", 5000))
-    layer = submodule(G, "synthesis.tri_plane_decoder.b4.conv1")
-    clamp = layer.state.get("conv_clamp", 256) if layer is not None else 256
-    g.conv_clamp = float(clamp) if clamp is not None else 0.0  # None where training.fp32 was set
     _require(not float(gen.get("camera_cond_noise_std", 0.0) or 0.0), "model.generator.camera_cond_noise_std",
              gen.get("camera_cond_noise_std"), "the reference adds this noise to the pose even when evaluating")
-    if bg_type == "sphere":
-        g.bg_model = "sphere"
-        g.bg_blocks = int(bg.get("num_blocks", 2))
-        widths = {min(int(bg.get("cbase", 32768)) // 2 ** (i + 2), int(bg.get("cmax", 128))) for i in range(g.bg_blocks)}
-        _require(len(widths) == 1, "model.generator.bg_model.cbase", bg.get("cbase"),
-                 "the background MLP has one width in every block")
-        g.bg_channels = widths.pop()
-        g.bg_period = float(bg.get("posenc_period_len", 64.0))
-        g.bg_steps = int(bg.get("num_steps", 8))
-        g.bg_start = float(bg.get("start", 1.0))
+    _require(bg.get("type") in (None, "sphere"), "model.generator.bg_model.type", bg.get("type"),
+             "only the inverse-sphere (NeRF++) background is implemented")
+    if bg.get("type") == "sphere":
         _require(int(bg.get("coord_dim", 4)) == 4, "model.generator.bg_model.coord_dim", bg.get("coord_dim"),
                  "the background reads (x', y', z', 1/r)")
         _require(int(bg.get("output_channels", 4)) == 4, "model.generator.bg_model.output_channels",
@@ -150,19 +132,52 @@ def generator_config(G: ModuleRecord) -> tuple[ModelConfig, dict]:
         _require(int(bg.get("num_fp16_blocks", 0)) == 0, "model.generator.bg_model.num_fp16_blocks",
                  bg.get("num_fp16_blocks"), "the background is computed in float32")
 
-    r = cfg.render
-    steps = int(gen.get("num_ray_steps", 48))
-    r.num_coarse, r.num_fine = steps, steps
-    r.background = "white" if ds.get("white_back", False) else "zero"
-    r.far_opaque = bg_type is None
-    r.pdf_eps = 2e-5
 
+def _generator_section(cfg: ModelConfig, G: ModuleRecord, gen: dict, ds: dict, mst: dict) -> None:
+    """Mapping, synthesis and decoder sizes (from the records where they hold them, else the config)."""
+    tp = gen.get("tri_plane", {}) or {}
+    g = cfg.generator
+    g.z_dim, g.w_dim = int(G.state["z_dim"]), int(G.state["w_dim"])
+    g.c_dim = int(G.state.get("c_dim", ds.get("c_dim", 0)) or 0)
+    g.mapping_layers = int(mst.get("num_layers", gen.get("map_depth", 2)))
+    g.w_avg_beta = float(mst.get("w_avg_beta", 0.998))
+    g.pose_cond = bool(gen.get("camera_cond", False))
+    g.plane_res = int(tp.get("res", 512))
+    g.plane_channels = int(tp.get("feat_dim", 32))
+    g.channel_base = int(round(float(gen.get("cbase", 32768)) * float(gen.get("fmaps", 1.0))))
+    g.channel_max = int(gen.get("cmax", 512))
+    g.use_noise = bool(gen.get("use_noise", True))
+    g.decoder_hidden = int((tp.get("mlp", {}) or {}).get("hid_dim", 64))
+    g.cube_scale = float(ds.get("cube_scale", 0.2))
+    g.density_shift = float(gen.get("density_shift", 0.0))
+    g.density_noise_init = float(gen.get("nerf_noise_std_init", 1.0))
+    g.density_noise_kimg = float(gen.get("nerf_noise_kimg_growth", 5000))
+    layer = submodule(G, "synthesis.tri_plane_decoder.b4.conv1")
+    clamp = layer.state.get("conv_clamp", 256) if layer is not None else 256
+    g.conv_clamp = float(clamp) if clamp is not None else 0.0  # None where training.fp32 was set
+
+
+def _background_section(cfg: ModelConfig, bg: dict) -> None:
+    if bg.get("type") != "sphere":
+        return
+    g = cfg.generator
+    g.bg_model = "sphere"
+    g.bg_blocks = int(bg.get("num_blocks", 2))
+    widths = {min(int(bg.get("cbase", 32768)) // 2 ** (i + 2), int(bg.get("cmax", 128))) for i in range(g.bg_blocks)}
+    _require(len(widths) == 1, "model.generator.bg_model.cbase", bg.get("cbase"),
+             "the background MLP has one width in every block")
+    g.bg_channels = widths.pop()
+    g.bg_period = float(bg.get("posenc_period_len", 64.0))
+    g.bg_steps = int(bg.get("num_steps", 8))
+    g.bg_start = float(bg.get("start", 1.0))
+
+
+def _camera_section(cfg: ModelConfig, cam: dict, mean_pose: Any) -> None:
     c = cfg.camera
     c.fov_deg = float(cam.get("fov", 12.0))
     c.radius = float(cam.get("radius", 1.0))
     c.near, c.far = float(cam.get("ray_start", 0.88)), float(cam.get("ray_end", 1.12))
     dist = cam.get("dist", "gaussian")
-    mean_pose = mst.get("_buffers", {}).get("mean_camera_pose") if isinstance(mst, dict) else None
     if dist in ("gaussian", "uniform", "spherical_uniform"):
         c.dist = dist
         c.yaw_mean = float(cam.get("horizontal_mean", 0.0))
@@ -172,11 +187,9 @@ def generator_config(G: ModuleRecord) -> tuple[ModelConfig, dict]:
     else:  # 'custom': the dataset's own poses during training; a Gaussian prior around their mean here
         c.dist = "gaussian"
         cfg.train.camera_source = "dataset"
-    if pose_cond and torch.is_tensor(mean_pose):
+    if cfg.generator.pose_cond and torch.is_tensor(mean_pose):
         # the reference conditions on mapping.mean_camera_pose at evaluation: make it our default pose
         c.yaw_mean, c.pitch_mean = float(mean_pose[0]), float(mean_pose[1])
-    _training_config(cfg, root)
-    return cfg, root
 
 
 def _training_config(cfg: ModelConfig, root: dict) -> None:
