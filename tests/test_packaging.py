@@ -2,8 +2,11 @@
 from requirements.txt (one list)."""
 
 import importlib
-import tomllib
 from pathlib import Path
+
+import pytest
+
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
 ROOT = Path(__file__).resolve().parents[1]
 
