@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from core.networks.triplane import sample_triplanes
+from core.kernels import triplane_sample as sample_triplanes
 
 
 def bilinear(plane, u, v):

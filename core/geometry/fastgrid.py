@@ -11,7 +11,7 @@ its activation, so
 
 The projected rows P are computed once per index pair (res^2 plane lookups per plane instead of
 res^3), and per node only three row additions, the activation and the decoder's small last layer
-remain. The per-plane features come from the generator's own lookup (`sample_triplanes` with the
+remain. The per-plane features come from the generator's own lookup (`core.kernels.triplane_sample` with the
 other two planes zeroed, which returns f_plane / 3), and the layers are the generator's decoder
 modules, so the plane convention and the weights cannot drift from `G.query`.
 
@@ -50,8 +50,8 @@ PIECE_POINTS = 2048  # nodes per inner step on CPU: the [piece, hidden] activati
 
 
 def _lookup():
-    from ..networks.triplane import sample_triplanes  # the generator's plane lookup (public function)
-    return sample_triplanes
+    from ..kernels import triplane_sample  # the generator's plane lookup
+    return triplane_sample
 
 
 def _affine_first_layer(decoder, in_ch: int, device, dtype):

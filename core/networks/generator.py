@@ -23,7 +23,7 @@ from ..render.renderer import render_rays_chunked
 from .background import SphereBackground, render_background
 from .mapping import MappingNetwork
 from .synthesis import SynthesisNetwork
-from .triplane import TriPlaneDecoder, sample_triplanes
+from .triplane import TriPlaneDecoder
 
 BACKGROUNDS = {"white": 1.0, "black": -1.0, "zero": 0.0}
 
@@ -93,7 +93,7 @@ class TriPlaneGenerator(nn.Module):
 
     def decode(self, planes: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
         """planes [B, 3, C, H, W], points [B, N, 3] -> raw outputs [B, N, 4] (rgb, density before activation)."""
-        feats = sample_triplanes(planes, points, self.cfg.generator.cube_scale, impl=self.cfg.render.kernel_impl)
+        feats = kernels.triplane_sample(planes, points, self.cfg.generator.cube_scale, impl=self.cfg.render.kernel_impl)
         return self.decoder(feats)
 
     def _records_grad(self, *tensors: torch.Tensor) -> bool:

@@ -1,8 +1,8 @@
-"""Tri-plane lookup and the decoder MLP: points -> (raw rgb, raw density).
+"""The tri-plane decoder MLP: averaged plane features -> (raw rgb, raw density).
 
-A world point p is divided by cube_scale and projected onto the xy, xz and yz planes; each plane is
-sampled bilinearly (align_corners=True, zeros outside [-1, 1]) and the three features are averaged.
-The decoder is FC 32 -> 64 (leaky ReLU, gain sqrt 2) -> 4: raw RGB in the [-1, 1] image range and
+The lookup itself (a world point divided by cube_scale, projected onto the xy, xz and yz planes,
+sampled bilinearly with align_corners=True and zeros outside [-1, 1], the three features averaged)
+is `core.kernels.triplane_sample`. The decoder is FC 32 -> 64 (leaky ReLU, gain sqrt 2) -> 4: raw RGB in the [-1, 1] image range and
 raw density. No positional encoding, no view direction (EpiGRAF).
 """
 
@@ -11,19 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .. import kernels
 from .layers import FullyConnected
-
-
-def sample_triplanes(planes: torch.Tensor, points: torch.Tensor, cube_scale: float,
-                     impl: str = "reference") -> torch.Tensor:
-    """planes [B, 3, C, H, W], points [B, N, 3] (world) -> features [B, N, C] (mean over planes).
-
-    Plane k is indexed by two point coordinates, the first along its width and the second along
-    its height: plane 0 by (x, y), plane 1 by (x, z), plane 2 by (y, z). The math lives in
-    `core.kernels` (reference: `core.kernels.reference.triplane_sample`).
-    """
-    return kernels.triplane_sample(planes, points, cube_scale, impl=impl)
 
 
 class TriPlaneDecoder(nn.Module):

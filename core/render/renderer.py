@@ -10,7 +10,7 @@ from typing import Callable
 
 import torch
 
-from .compositing import composite
+from .. import kernels
 from .sampling import importance, stratified
 
 Field = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -28,7 +28,7 @@ def _eval_field(field: Field, origins: torch.Tensor, dirs: torch.Tensor, t: torc
 
 def render_rays(field: Field | None, origins: torch.Tensor, dirs: torch.Tensor, near: torch.Tensor,
                 far: torch.Tensor, num_coarse: int, num_fine: int, far_opaque: bool, deterministic: bool,
-                generator: torch.Generator | None = None, composite_impl: str = "reference",
+                generator: torch.Generator | None = None, composite_impl: str = "auto",
                 stop_transmittance: float = 0.0, march: March | None = None, pdf_eps: float = 2e-5
                 ) -> dict[str, torch.Tensor]:
     """origins, dirs [B, R, 3] (unit dirs), near, far [B] -> rgb [B, R, C], opacity/depth/depth_raw/
@@ -55,14 +55,14 @@ def render_rays(field: Field | None, origins: torch.Tensor, dirs: torch.Tensor, 
     rgb, sigma = _eval_field(field, origins, dirs, t)
     if num_fine > 0:
         with torch.no_grad():
-            w = composite(rgb[..., :0], sigma, t, far_opaque, stop_transmittance, impl=composite_impl)["weights"]
+            w = kernels.composite(rgb[..., :0], sigma, t, far_opaque, stop_transmittance, impl=composite_impl)["weights"]
         t_f = importance(t, w, num_fine, deterministic, generator, pdf_eps)  # [B, R, Nf]
         rgb_f, sigma_f = _eval_field(field, origins, dirs, t_f)
         t = torch.cat([t, t_f], dim=-1)
         t, order = torch.sort(t, dim=-1)
         rgb = torch.cat([rgb, rgb_f], dim=-2).gather(-2, order[..., None].expand(-1, -1, -1, rgb.shape[-1]))
         sigma = torch.cat([sigma, sigma_f], dim=-1).gather(-1, order)
-    return _finish(composite(rgb, sigma, t, far_opaque, stop_transmittance, impl=composite_impl))
+    return _finish(kernels.composite(rgb, sigma, t, far_opaque, stop_transmittance, impl=composite_impl))
 
 
 def _finish(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
