@@ -39,12 +39,9 @@ def workloads(size: str, device: torch.device) -> list[EndToEnd]:
     z = E2E_SIZES[size]
     from .checkpoint import load_generator
     G, _ = load_generator(f"random:{z['preset']}", device)
-    cfg, rc = G.cfg, G.cfg.render
+    cfg = G.cfg
     gen = torch.Generator().manual_seed(0)
     pose_cond = cfg.generator.pose_cond
-
-    def set_impl(impl: str, fused: bool = True) -> None:
-        rc.kernel_impl, rc.fused_march = impl, fused
 
     # viewer frame: one set of cached planes, one camera
     with torch.no_grad():
@@ -55,9 +52,9 @@ def workloads(size: str, device: torch.device) -> list[EndToEnd]:
 
     def frame(impl: str, fused: bool = True) -> Callable[[], object]:
         def run():
-            set_impl(impl, fused)
             with torch.no_grad():
-                return G.render(planes1, cam1, resolution=z["frame"], num_coarse=z["coarse"], num_fine=z["fine"])
+                return G.render(planes1, cam1, resolution=z["frame"], num_coarse=z["coarse"], num_fine=z["fine"],
+                                impl=impl, fused_march=fused)
         return run
 
     # training step of G
@@ -70,13 +67,12 @@ def workloads(size: str, device: torch.device) -> list[EndToEnd]:
 
     def train_g(impl: str) -> Callable[[], object]:
         def run():
-            set_impl(impl)
             G.requires_grad_(True)
             try:
                 w = G.mapping(zs, None, pose=camlib.to_angles(cams)[:, :2] if pose_cond else None)
                 planes = G.planes(w, noise_mode="const")
                 img = G.render(planes, cams, resolution=cfg.train.patch_res, patch=patch, deterministic=False,
-                               chunk_rays=None)["image"]
+                               chunk_rays=None, impl=impl)["image"]
                 img.square().mean().backward()
             finally:
                 G.zero_grad(set_to_none=True)

@@ -42,9 +42,8 @@ def test_render(device, shapes, gen):
             planes = G.planes(G.mapping(torch.randn(b, 16, generator=gen).to(device), None))
         cams = camlib.sample_cameras(G.cfg.camera, b, device=device, generator=gen)
 
-        def render(impl, fused=True, stop=0.0, p=planes, G=G, cams=cams, res=res, nc=nc, nf=nf):
-            G.cfg.render.kernel_impl, G.cfg.render.fused_march, G.cfg.render.stop_transmittance = impl, fused, stop
-            return G.render(p, cams, resolution=res, num_coarse=nc, num_fine=nf)
+        def render(impl, fused=True, p=planes, G=G, cams=cams, res=res, nc=nc, nf=nf):
+            return G.render(p, cams, resolution=res, num_coarse=nc, num_fine=nf, impl=impl, fused_march=fused)
 
         with torch.no_grad():
             want = render("reference")

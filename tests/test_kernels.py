@@ -244,8 +244,7 @@ def test_render_kernel_impl_reference_equals_auto_on_cpu_and_stop_transmittance_
         planes = G.planes(G.mapping(torch.randn(1, cfg.generator.z_dim)))
         cams = camlib.from_config(cfg.camera)
         a = G.render(planes, cams, resolution=8)
-        G.cfg.render.kernel_impl = "reference"
-        b = G.render(planes, cams, resolution=8)
+        b = G.render(planes, cams, resolution=8, impl="reference")
         G.cfg.render.stop_transmittance = 1e-4
         c = G.render(planes, cams, resolution=8)
     torch.testing.assert_close(a["image"], b["image"], rtol=0, atol=0)

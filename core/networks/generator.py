@@ -91,9 +91,11 @@ class TriPlaneGenerator(nn.Module):
     # ---------------------------------------------------------------------------------------------
     # The radiance field
 
-    def decode(self, planes: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-        """planes [B, 3, C, H, W], points [B, N, 3] -> raw outputs [B, N, 4] (rgb, density before activation)."""
-        feats = kernels.triplane_sample(planes, points, self.cfg.generator.cube_scale, impl=self.cfg.render.kernel_impl)
+    def decode(self, planes: torch.Tensor, points: torch.Tensor, impl: str | None = None) -> torch.Tensor:
+        """planes [B, 3, C, H, W], points [B, N, 3] -> raw outputs [B, N, 4] (rgb, density before activation).
+        impl: the render ops' implementation (core.kernels), default the config's render.kernel_impl."""
+        feats = kernels.triplane_sample(planes, points, self.cfg.generator.cube_scale,
+                                        impl=impl or self.cfg.render.kernel_impl)
         return self.decoder(feats)
 
     def _records_grad(self, *tensors: torch.Tensor) -> bool:
@@ -101,14 +103,15 @@ class TriPlaneGenerator(nn.Module):
         return torch.is_grad_enabled() and (any(t.requires_grad for t in tensors)
                                             or any(p.requires_grad for p in self.decoder.parameters()))
 
-    def query(self, planes: torch.Tensor, points: torch.Tensor, density_noise: float = 0.0
-              ) -> tuple[torch.Tensor, torch.Tensor]:
+    def query(self, planes: torch.Tensor, points: torch.Tensor, density_noise: float = 0.0,
+              impl: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """points [B, N, 3] -> rgb [B, N, 3] (raw, [-1, 1] image range), sigma [B, N] = softplus(raw + shift)."""
         g = self.cfg.generator
+        impl = impl or self.cfg.render.kernel_impl
         if density_noise <= 0 and not self._records_grad(planes, points):  # inference: the fused op
             return kernels.query_points(planes, points, g.cube_scale, self.decoder.params(), g.density_shift,
-                                        impl=self.cfg.render.kernel_impl)
-        raw = self.decode(planes, points)
+                                        impl=impl)
+        raw = self.decode(planes, points, impl)
         density = raw[..., 3] + g.density_shift
         if density_noise > 0:
             density = density + density_noise * torch.randn_like(density)
@@ -121,7 +124,8 @@ class TriPlaneGenerator(nn.Module):
                patch: Patch | None = None, num_coarse: int | None = None, num_fine: int | None = None,
                deterministic: bool = True, density_noise: float = 0.0, background=None,
                chunk_rays: int | None | str = "auto", generator: torch.Generator | None = None,
-               w: torch.Tensor | None = None, show_background: bool = True) -> dict[str, torch.Tensor]:
+               w: torch.Tensor | None = None, show_background: bool = True, impl: str | None = None,
+               fused_march: bool | None = None) -> dict[str, torch.Tensor]:
         """Render images (or patches) of the field held in `planes`.
 
         resolution: output pixels per side (the patch's r when `patch` is given); defaults to the
@@ -131,12 +135,16 @@ class TriPlaneGenerator(nn.Module):
         ('auto' = the config's, or all at once when gradients flow into `planes`).
         w [B, w_dim]: the latents of the planes, required when the model has a background MLP;
         show_background False leaves it out (the foreground alone, as the reference's ignore_bg).
+        impl / fused_march: this call's render ops (core.kernels) and fused marching, default the
+        config's render.kernel_impl / render.fused_march.
         Returns image [B, 3, H, W], opacity, depth (normalised by opacity; the far bound where
         empty) and depth_raw (sum of w * t) [B, 1, H, W], all of the foreground; with the
         background MLP also `background` [B, 3, H, W], its own colour before the foreground's
         transmittance.
         """
         rc = self.cfg.render
+        impl = impl or rc.kernel_impl
+        fused_march = rc.fused_march if fused_march is None else fused_march
         res = resolution or self.cfg.img_resolution
         cams = cameras.to(planes.device, torch.float64 if planes.dtype == torch.float64 else torch.float32)
         if len(cams) != planes.shape[0]:
@@ -146,22 +154,22 @@ class TriPlaneGenerator(nn.Module):
         origins, dirs = make_rays(cams, res, patch)
 
         def field(points):
-            return self.query(planes, points, density_noise)
+            return self.query(planes, points, density_noise, impl)
 
         march = None
         inference = not self._records_grad(planes)
-        if inference and density_noise <= 0 and rc.fused_march and kernels.will_use_triton(rc.kernel_impl, planes):
+        if inference and density_noise <= 0 and fused_march and kernels.will_use_triton(impl, planes):
             g, params = self.cfg.generator, self.decoder.params()
 
             def march(o, d, t):  # the fused per-ray kernel (inference)
                 return kernels.march_rays(planes, o, d, t, g.cube_scale, params, g.density_shift, rc.far_opaque,
-                                          rc.stop_transmittance, impl=rc.kernel_impl)
+                                          rc.stop_transmittance, impl=impl)
 
         out = render_rays_chunked(field, origins, dirs, cams.near, cams.far, chunk_rays,
                                   num_coarse=num_coarse or rc.num_coarse,
                                   num_fine=rc.num_fine if num_fine is None else num_fine,
                                   far_opaque=rc.far_opaque, deterministic=deterministic, generator=generator,
-                                  composite_impl=rc.kernel_impl,
+                                  composite_impl=impl,
                                   stop_transmittance=rc.stop_transmittance if inference else 0.0, march=march,
                                   pdf_eps=rc.pdf_eps)
         bg = background_color(rc.background if background is None else background, planes.device, planes.dtype)
@@ -174,8 +182,7 @@ class TriPlaneGenerator(nn.Module):
             g = self.cfg.generator
             per = max(1, chunk_rays // b) if chunk_rays else origins.shape[1]  # rays of each image per chunk
             bg_rgb = torch.cat([render_background(self.background, w, origins[:, i:i + per], dirs[:, i:i + per],
-                                                  g.bg_start, g.bg_steps, deterministic, bg, generator,
-                                                  rc.kernel_impl)
+                                                  g.bg_start, g.bg_steps, deterministic, bg, generator, impl)
                                 for i in range(0, origins.shape[1], per)], dim=1)
             image = image + bg_rgb * out["transmittance_last"][..., None]
             result["background"] = bg_rgb.transpose(1, 2).reshape(b, -1, res, res)
