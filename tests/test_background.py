@@ -87,7 +87,7 @@ def test_composite_with_constant_fields():
     cfg.render.num_fine = 0
     G = TriPlaneGenerator(cfg).eval()
     sig_f, c_f, sig_b, c_b = 2.0, torch.tensor([0.3, -0.2, 0.5]), 0.7, torch.tensor([-0.4, 0.6, 0.1])
-    G.query = lambda planes, pts, density_noise=0.0: (c_f.expand(*pts.shape[:-1], 3), torch.full(pts.shape[:-1], sig_f))
+    G.query = lambda planes, pts, density_noise=0.0, impl=None: (c_f.expand(*pts.shape[:-1], 3), torch.full(pts.shape[:-1], sig_f))
     G.background.forward = lambda coords, w: torch.cat(
         [c_b.expand(*coords.shape[:-1], 3), torch.full((*coords.shape[:-1], 1), math.log(math.expm1(sig_b)))], -1)
     cams = from_angles(torch.tensor([0.3]), torch.tensor([1.2]), 1.0, 30.0, near=0.75, far=1.25)

@@ -133,30 +133,8 @@ def train(cfg: ModelConfig, data_path: str, run_dir: Path, resume: Path | None, 
           d: distlib.Dist, max_steps: int | None = None) -> dict[str, Any]:
     """Train until cfg.train.kimg (or max_steps steps, for tests); returns a summary dict."""
     t = cfg.train
-    if t.batch % d.world or t.batch // d.world < 1:
-        raise UserError(f"--batch {t.batch} must be a positive multiple of the process count {d.world}")
-    batch_local = t.batch // d.world
-    if t.recon_weight > 0 and t.mirror:
-        raise UserError("train.recon_weight needs --train.mirror false: a mirrored view shows the mirror image "
-                        "of the object, which the reconstruction term would blend with the object")
-    dataset = ImageDataset(data_path, cfg.img_resolution, mirror=t.mirror, camera_cfg=cfg.camera)
-    if dataset.label_dim != cfg.generator.c_dim:
-        hint = (f"; to add them to this unconditional model pass --generator.c_dim {dataset.label_dim} with --resume"
-                if resume is not None and cfg.generator.c_dim == 0 else "")
-        raise UserError(f"the dataset has {dataset.label_dim}-d labels but the config expects "
-                        f"generator.c_dim={cfg.generator.c_dim}{hint}")
-    torch.manual_seed(t.seed)  # the same initial weights in every process (the gradients are averaged)
-    G = TriPlaneGenerator(cfg).train().to(device)
-    D = build_discriminator(cfg).train().to(device)
-    torch.manual_seed(t.seed * 7919 + d.rank)  # then each process its own latents, cameras and patches
-    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
-    G.requires_grad_(False)  # each phase switches on only the network it optimises
-    D.requires_grad_(False)
-    ratio = t.r1_interval / (t.r1_interval + 1) if t.r1_interval > 0 else 1.0
-    opt_G = torch.optim.Adam(G.parameters(), lr=t.g_lr, betas=tuple(t.betas), eps=t.eps)
-    opt_D = torch.optim.Adam(D.parameters(), lr=t.d_lr * ratio, betas=tuple(b ** ratio for b in t.betas), eps=t.eps)
-    augment_pipe, ada = build_augment(cfg, device)
-    nets, opts = {"G": G, "D": D, "G_ema": G_ema}, {"G": opt_G, "D": opt_D}
+    dataset, batch_local = _open_dataset(cfg, data_path, resume, d)
+    nets, opts, augment_pipe, ada = _build(cfg, device, d)
     progress = Progress()
     if resume is not None:
         progress, aug_state, exact = restore_training_snapshot(resume, nets, opts, d, device, t.label_init)
@@ -165,7 +143,7 @@ def train(cfg: ModelConfig, data_path: str, run_dir: Path, resume: Path | None, 
         if d.main:
             print(f"resumed from {resume} at {progress.cur_nimg / 1000:.2f} kimg"
                   + ("" if exact else " (not exact: RNG streams restarted)"))
-    loss = EpiGRAFLoss(G, D, augment_pipe, cfg)
+    loss = EpiGRAFLoss(nets["G"], nets["D"], augment_pipe, cfg)
     sampler = ResumableSampler(len(dataset), t.seed, progress.cur_nimg, d.rank, d.world)
     loader = _loader(dataset, sampler, batch_local, t.workers, device)
     writer = StatsWriter(run_dir, progress.cur_nimg / 1000) if d.main else None
@@ -180,46 +158,16 @@ def train(cfg: ModelConfig, data_path: str, run_dir: Path, resume: Path | None, 
     if dataset.class_names:
         meta["class_names"] = list(dataset.class_names)  # shown by the viewer and accepted by --class
 
-    def snapshot() -> Path | None:
-        aug = {"ada": ada.state_dict()} if ada is not None else {}
-        m = {**meta, "kimg": progress.cur_nimg / 1000}
-        return save_training_snapshot(run_dir, cfg, nets, opts, aug, progress, d, device, m)
-
     start_nimg, start_time, last_print = progress.cur_nimg, time.time(), None
     with _StopFlag() as stop:
         data_iter = iter(loader)
         while progress.cur_nimg < total_nimg and (max_steps is None or steps < max_steps):
             kimg = progress.cur_nimg / 1000
             b = _to_batch(next(data_iter), cfg, dataset, device, kimg)
-            stats: dict[str, float] = {}
-            ok = True
-            phases = [("G", ["Gmain"]), ("D", ["Dmain"] + (["Dreg"] if t.r1_gamma > 0 and t.r1_interval > 0
-                                                          and progress.batch_idx % t.r1_interval == 0 else []))]
-            for net_name, names in phases:
-                net, opt = nets[net_name], opts[net_name]
-                net.requires_grad_(True)
-                opt.zero_grad(set_to_none=True)
-                for phase in names:
-                    stats.update(loss.accumulate(phase, b, kimg))
-                net.requires_grad_(False)
-                params = [p for p in net.parameters() if p.grad is not None]
-                distlib.average_gradients(params, d)
-                bad = not (_finite(params) and all(map(_isfinite, stats.values())))
-                if distlib.any_flag(bad, d, device):  # not finite on some process: skip the step everywhere
-                    ok = False
-                    break
-                opt.step()
+            ok, stats = _optimise(nets, opts, loss, b, kimg, cfg, progress.batch_idx, d, device)
             if ok:
                 bad_in_row = 0
-                progress.cur_nimg += t.batch
-                progress.batch_idx += 1
-                _ema_update(G_ema, G, cfg, progress.cur_nimg)
-                if ada is not None:  # the mean sign over all processes (equal local batches)
-                    sign = distlib.reduce_mean({"s": stats.get("D_real_sign", 0.0)}, d, device)["s"]
-                    ada.sign_sum += sign * t.batch
-                    ada.sign_count += t.batch
-                    ada.step(t.batch)
-                stats["augment_p"] = float(augment_pipe.p) if augment_pipe is not None else 0.0
+                _count_step(nets, cfg, progress, ada, augment_pipe, stats, d, device)
                 collector.add(stats)
             else:
                 bad_in_row += 1
@@ -227,36 +175,24 @@ def train(cfg: ModelConfig, data_path: str, run_dir: Path, resume: Path | None, 
                 if d.main:
                     print(f"non-finite loss or gradient at {kimg:.2f} kimg: step skipped ({bad_in_row} in a row)")
                 if bad_in_row >= t.nan_patience:
-                    if last_snapshot is None:
-                        raise UserError(f"training diverged ({bad_in_row} non-finite steps in a row) and there is "
-                                        f"no snapshot to roll back to: lower the learning rates")
-                    progress, _, _ = restore_training_snapshot(last_snapshot, nets, opts, d, device)
+                    progress = _roll_back(last_snapshot, bad_in_row, nets, opts, d, device)
                     data_iter = iter(_loader(dataset, ResumableSampler(len(dataset), t.seed, progress.cur_nimg,
                                                                        d.rank, d.world), batch_local, t.workers, device))
                     bad_in_row = 0
-                    if d.main:
-                        print(f"rolled back to {last_snapshot.name} after {t.nan_patience} non-finite steps")
             steps += 1
             stop_now = distlib.any_flag(stop.requested, d, device)
             done = progress.cur_nimg >= total_nimg or (max_steps is not None and steps >= max_steps)
             tick_done = progress.cur_nimg >= progress.tick_start_nimg + t.tick_kimg * 1000
             if tick_done or done or stop_now:
-                means = distlib.reduce_mean(collector.means(), d, device)
-                elapsed = time.time() - tick_start_time
-                tick_kimg = max((progress.cur_nimg - progress.tick_start_nimg) / 1000, 1e-9)
-                record = {"kimg": progress.cur_nimg / 1000, "tick": progress.cur_tick,
-                          "sec_per_kimg": elapsed / tick_kimg, "sec_per_tick": elapsed,
-                          "nan_skipped": progress.nan_skipped, **means}
-                progress.cur_tick += 1
-                progress.tick_start_nimg = progress.cur_nimg
+                record, means = _tick_record(collector, progress, tick_start_time, d, device)
                 want_snapshot = done or stop_now or progress.cur_tick % t.snapshot_ticks == 0
                 if want_snapshot:
-                    distlib.check_replicas({"G": G, "D": D}, d)
-                    last_snapshot = snapshot()
+                    distlib.check_replicas({"G": nets["G"], "D": nets["D"]}, d)
+                    aug = {"ada": ada.state_dict()} if ada is not None else {}
+                    last_snapshot = save_training_snapshot(run_dir, cfg, nets, opts, aug, progress, d, device,
+                                                           {**meta, "kimg": progress.cur_nimg / 1000})
                     if d.main and not stop_now:  # a stop exits within seconds: no grid, no metrics
-                        _sample_grid(G_ema, cfg, run_dir / "samples" / f"fakes{progress.cur_nimg // 1000:06d}.png",
-                                     device, cfg.generator.c_dim)
-                        record.update({f"metric.{k}": v for k, v in _metrics(G_ema, cfg, data_path, device).items()})
+                        record.update(_grid_and_metrics(nets["G_ema"], cfg, run_dir, data_path, device, progress))
                     distlib.barrier(d)
                 if d.main:
                     writer.write(record)
@@ -264,10 +200,7 @@ def train(cfg: ModelConfig, data_path: str, run_dir: Path, resume: Path | None, 
                           + (f"  snapshot {last_snapshot.name}" if want_snapshot and last_snapshot else ""), flush=True)
                 tick_start_time = last_print = time.time()
             elif d.main and (last_print is None or time.time() - last_print >= PROGRESS_SECONDS):
-                rate = (progress.cur_nimg - start_nimg) / max(time.time() - start_time, 1e-9)
-                eta = format_eta((total_nimg - progress.cur_nimg) / max(rate, 1e-9))
-                print(f"  kimg {progress.cur_nimg / 1000:.3f}/{t.kimg:g}  {rate:.2f} img/s  ETA {eta}  "
-                      f"(next tick at {(progress.tick_start_nimg + t.tick_kimg * 1000) / 1000:g} kimg)", flush=True)
+                _print_progress(progress, start_nimg, start_time, total_nimg, t)
                 last_print = time.time()
             if stop_now:
                 if d.main:
@@ -277,6 +210,120 @@ def train(cfg: ModelConfig, data_path: str, run_dir: Path, resume: Path | None, 
         writer.close()
     return {"cur_nimg": progress.cur_nimg, "steps": steps, "last_snapshot": last_snapshot,
             "nan_skipped": progress.nan_skipped}
+
+
+def _grid_and_metrics(G_ema, cfg: ModelConfig, run_dir: Path, data_path: str, device: torch.device,
+                      progress: Progress) -> dict[str, float]:
+    """With a snapshot: the sample grid (samples/fakesKKKKKK.png) and the metrics, as stats.jsonl fields."""
+    _sample_grid(G_ema, cfg, run_dir / "samples" / f"fakes{progress.cur_nimg // 1000:06d}.png", device,
+                 cfg.generator.c_dim)
+    return {f"metric.{k}": v for k, v in _metrics(G_ema, cfg, data_path, device).items()}
+
+
+def _open_dataset(cfg: ModelConfig, data_path: str, resume: Path | None, d: distlib.Dist
+                  ) -> tuple[ImageDataset, int]:
+    """The training set and the per-process batch, after the checks that need them (one line each)."""
+    t = cfg.train
+    if t.batch % d.world or t.batch // d.world < 1:
+        raise UserError(f"--batch {t.batch} must be a positive multiple of the process count {d.world}")
+    if t.recon_weight > 0 and t.mirror:
+        raise UserError("train.recon_weight needs --train.mirror false: a mirrored view shows the mirror image "
+                        "of the object, which the reconstruction term would blend with the object")
+    dataset = ImageDataset(data_path, cfg.img_resolution, mirror=t.mirror, camera_cfg=cfg.camera)
+    if dataset.label_dim != cfg.generator.c_dim:
+        hint = (f"; to add them to this unconditional model pass --generator.c_dim {dataset.label_dim} with --resume"
+                if resume is not None and cfg.generator.c_dim == 0 else "")
+        raise UserError(f"the dataset has {dataset.label_dim}-d labels but the config expects "
+                        f"generator.c_dim={cfg.generator.c_dim}{hint}")
+    return dataset, t.batch // d.world
+
+
+def _build(cfg: ModelConfig, device: torch.device, d: distlib.Dist) -> tuple[dict, dict, Any, Any]:
+    """G, D, G_ema, their optimisers and the augmentation (pipe, ADA controller)."""
+    t = cfg.train
+    torch.manual_seed(t.seed)  # the same initial weights in every process (the gradients are averaged)
+    G = TriPlaneGenerator(cfg).train().to(device)
+    D = build_discriminator(cfg).train().to(device)
+    torch.manual_seed(t.seed * 7919 + d.rank)  # then each process its own latents, cameras and patches
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    G.requires_grad_(False)  # each phase switches on only the network it optimises
+    D.requires_grad_(False)
+    ratio = t.r1_interval / (t.r1_interval + 1) if t.r1_interval > 0 else 1.0  # lazy R1 (StyleGAN2)
+    opt_G = torch.optim.Adam(G.parameters(), lr=t.g_lr, betas=tuple(t.betas), eps=t.eps)
+    opt_D = torch.optim.Adam(D.parameters(), lr=t.d_lr * ratio, betas=tuple(b ** ratio for b in t.betas), eps=t.eps)
+    augment_pipe, ada = build_augment(cfg, device)
+    return {"G": G, "D": D, "G_ema": G_ema}, {"G": opt_G, "D": opt_D}, augment_pipe, ada
+
+
+def _optimise(nets: dict, opts: dict, loss: EpiGRAFLoss, b, kimg: float, cfg: ModelConfig, batch_idx: int,
+              d: distlib.Dist, device: torch.device) -> tuple[bool, dict[str, float]]:
+    """One G step and one D step (with lazy R1 every r1_interval steps); (all finite everywhere, stats).
+    A non-finite loss or gradient on any process skips the rest of the step on every process."""
+    t = cfg.train
+    stats: dict[str, float] = {}
+    reg = ["Dreg"] if t.r1_gamma > 0 and t.r1_interval > 0 and batch_idx % t.r1_interval == 0 else []
+    for net_name, names in (("G", ["Gmain"]), ("D", ["Dmain"] + reg)):
+        net, opt = nets[net_name], opts[net_name]
+        net.requires_grad_(True)
+        opt.zero_grad(set_to_none=True)
+        for phase in names:
+            stats.update(loss.accumulate(phase, b, kimg))
+        net.requires_grad_(False)
+        params = [p for p in net.parameters() if p.grad is not None]
+        distlib.average_gradients(params, d)
+        bad = not (_finite(params) and all(map(_isfinite, stats.values())))
+        if distlib.any_flag(bad, d, device):
+            return False, stats
+        opt.step()
+    return True, stats
+
+
+def _count_step(nets: dict, cfg: ModelConfig, progress: Progress, ada, augment_pipe, stats: dict,
+                d: distlib.Dist, device: torch.device) -> None:
+    """After a good step: the counters, the EMA of G, ADA's feedback; adds augment_p to stats."""
+    t = cfg.train
+    progress.cur_nimg += t.batch
+    progress.batch_idx += 1
+    _ema_update(nets["G_ema"], nets["G"], cfg, progress.cur_nimg)
+    if ada is not None:  # the mean sign over all processes (equal local batches)
+        sign = distlib.reduce_mean({"s": stats.get("D_real_sign", 0.0)}, d, device)["s"]
+        ada.sign_sum += sign * t.batch
+        ada.sign_count += t.batch
+        ada.step(t.batch)
+    stats["augment_p"] = float(augment_pipe.p) if augment_pipe is not None else 0.0
+
+
+def _roll_back(last_snapshot: Path | None, bad_in_row: int, nets: dict, opts: dict, d: distlib.Dist,
+               device: torch.device) -> Progress:
+    """After nan_patience non-finite steps in a row: the last snapshot's state, or a one-line error."""
+    if last_snapshot is None:
+        raise UserError(f"training diverged ({bad_in_row} non-finite steps in a row) and there is "
+                        f"no snapshot to roll back to: lower the learning rates")
+    progress, _, _ = restore_training_snapshot(last_snapshot, nets, opts, d, device)
+    if d.main:
+        print(f"rolled back to {last_snapshot.name} after {bad_in_row} non-finite steps")
+    return progress
+
+
+def _tick_record(collector: StatsCollector, progress: Progress, tick_start_time: float, d: distlib.Dist,
+                 device: torch.device) -> tuple[dict, dict]:
+    """The tick's stats.jsonl row and its means (averaged over processes); advances the tick counters."""
+    means = distlib.reduce_mean(collector.means(), d, device)
+    elapsed = time.time() - tick_start_time
+    tick_kimg = max((progress.cur_nimg - progress.tick_start_nimg) / 1000, 1e-9)
+    record = {"kimg": progress.cur_nimg / 1000, "tick": progress.cur_tick,
+              "sec_per_kimg": elapsed / tick_kimg, "sec_per_tick": elapsed,
+              "nan_skipped": progress.nan_skipped, **means}
+    progress.cur_tick += 1
+    progress.tick_start_nimg = progress.cur_nimg
+    return record, means
+
+
+def _print_progress(progress: Progress, start_nimg: int, start_time: float, total_nimg: int, t) -> None:
+    rate = (progress.cur_nimg - start_nimg) / max(time.time() - start_time, 1e-9)
+    eta = format_eta((total_nimg - progress.cur_nimg) / max(rate, 1e-9))
+    print(f"  kimg {progress.cur_nimg / 1000:.3f}/{t.kimg:g}  {rate:.2f} img/s  ETA {eta}  "
+          f"(next tick at {(progress.tick_start_nimg + t.tick_kimg * 1000) / 1000:g} kimg)", flush=True)
 
 
 def _loader(dataset, sampler, batch: int, workers: int, device) -> torch.utils.data.DataLoader:
