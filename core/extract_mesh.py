@@ -94,6 +94,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 @torch.no_grad()
+def resolve_level(args, cube_scale: float) -> tuple[float | None, str]:
+    """(the level, or None for the automatic one per seed; its description) from --level/--raw-level."""
+    raw, visibility = args.raw_level is not None, args.surface == "visibility"
+    quantity = "occlusion" if visibility else "activated density"
+    if raw and visibility:
+        raise UserError("--raw-level thresholds the raw density: it cannot be used with --surface visibility")
+    if raw:
+        return float(args.raw_level), "raw density"
+    if args.level == "auto":
+        return None, f"{quantity}, auto: silhouette-matched per seed"
+    if args.level == "physical":
+        return ((OCCLUSION_HALF, "occlusion, physical: half the light blocked") if visibility else
+                (auto_level(cube_scale), "activated density, physical: ln 2 / (2*cube_scale/256)"))
+    try:
+        level = float(args.level)
+    except ValueError:
+        raise UserError(f"--level must be a number, 'auto' or 'physical', got '{args.level}'") from None
+    if visibility and not 0 < level < 1:
+        raise UserError(f"--level with --surface visibility is an occlusion in (0, 1), got {level:g}")
+    return level, quantity
+
+
+def _grid(G, planes, field, box, args, chunk: int, raw: bool, device, seed: int):
+    """The density grid of one seed (the separable path, or --plain-grid), with a progress bar."""
+    kind = "raw" if raw else "activated"
+    with tqdm(total=args.res ** 3, desc=f"seed {seed} grid", unit="pt", unit_scale=True,
+              file=sys.stdout, mininterval=0.5) as bar:
+        if args.plain_grid:
+            grid_field = generator_raw_field(G, planes) if raw else field
+            return density_grid(grid_field, box, args.res, chunk, kind=kind, device=device, progress=bar.update)
+        return separable_grid(G, planes, box, args.res, chunk, kind=kind, progress=bar.update)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     seeds = parse_seeds(args.seeds)
@@ -109,24 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     box = parse_box(args.box, cube_scale)
     raw = args.raw_level is not None
     args.surface = args.surface or ("density" if raw else "visibility")
-    visibility = args.surface == "visibility"
-    quantity = "occlusion" if visibility else "activated density"
-    if raw and visibility:
-        raise UserError("--raw-level thresholds the raw density: it cannot be used with --surface visibility")
-    if raw:
-        level, unit = float(args.raw_level), "raw density"
-    elif args.level == "auto":
-        level, unit = None, f"{quantity}, auto: silhouette-matched per seed"
-    elif args.level == "physical":
-        level, unit = ((OCCLUSION_HALF, "occlusion, physical: half the light blocked") if visibility else
-                       (auto_level(cube_scale), "activated density, physical: ln 2 / (2*cube_scale/256)"))
-    else:
-        try:
-            level, unit = float(args.level), quantity
-        except ValueError:
-            raise UserError(f"--level must be a number, 'auto' or 'physical', got '{args.level}'") from None
-        if visibility and not 0 < level < 1:
-            raise UserError(f"--level with --surface visibility is an occlusion in (0, 1), got {level:g}")
+    quantity = "occlusion" if args.surface == "visibility" else "activated density"
+    level, unit = resolve_level(args, cube_scale)
     chunk = args.chunk_points or (GPU_CHUNK_POINTS if device.type == "cuda" else DEFAULT_CHUNK_POINTS)
     outdir = Path(args.outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -141,15 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         w = G.mapping(z_from_seed(seed, cfg.generator.z_dim, device), c, psi=args.trunc)
         planes = G.planes(w)
         field = generator_field(G, planes)
-        grid_field = generator_raw_field(G, planes) if raw else field
-        with tqdm(total=args.res ** 3, desc=f"seed {seed} grid", unit="pt", unit_scale=True,
-                  file=sys.stdout, mininterval=0.5) as bar:
-            kind = "raw" if raw else "activated"
-            if args.plain_grid:
-                grid = density_grid(grid_field, box, args.res, chunk, kind=kind, device=device, progress=bar.update)
-            else:
-                grid = separable_grid(G, planes, box, args.res, chunk, kind=kind, progress=bar.update)
-        density, grid = grid, surface_grid(grid, args.surface, device)
+        density = _grid(G, planes, field, box, args, chunk, raw, device, seed)
+        grid = surface_grid(density, args.surface, device)
         seed_level = level
         if seed_level is None:
             choice = surface_level(G, planes, grid, args.surface, chunk)
