@@ -129,17 +129,7 @@ def separable_grid(G, planes: torch.Tensor, box: Box, res: int, chunk_points: in
     affine = _affine_first_layer(G.decoder, C, device, dtype)
 
     def rows(p: int, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """Plane p's feature / 3 (projected by W when affine) on the pairs (u[a], v[b]) -> [len u, len v, D]."""
-        uu, vv = torch.meshgrid(u, v, indexing="ij")
-        zero = torch.zeros_like(uu)
-        pts = {0: (uu, vv, zero), 1: (uu, zero, vv), 2: (zero, uu, vv)}[p]  # xy, xz, yz
-        out = []
-        flat = torch.stack(pts, dim=-1).reshape(-1, 3)
-        step = max(1, chunk_points)
-        for s in range(0, len(flat), step):
-            f = lookup(single[p], flat[None, s:s + step], cube_scale)[0]  # [n, C] = f_p / 3
-            out.append(F.linear(f, affine[0]) if affine is not None else f)
-        return torch.cat(out).reshape(len(u), len(v), -1)
+        return _plane_rows(lookup, single[p], p, u, v, cube_scale, affine, chunk_points)
 
     x, y, z = axes
     t_yz = rows(2, y, z)  # [res(j), res(k), D]
@@ -163,17 +153,11 @@ def separable_grid(G, planes: torch.Tensor, box: Box, res: int, chunk_points: in
             slab_cache[key] = (rows(0, x[i0:i1], y), rows(1, x[i0:i1], z))  # [ni, res(j), D], [ni, res(k), D]
         t_xy, t_xz = slab_cache[key]
         for i in range(i0, i1):
-            a = t_xy[i - i0]  # [res(j), D]
-            bz = t_xz[i - i0]  # [res(k), D]
             for js in range(j0, j1, piece_rows):
                 je = min(j1, js + piece_rows)
-                pre = t_yz[js:je] + bz[None]  # [nj, res(k), D]
-                pre += a[js:je, None]
-                if affine is not None:
-                    F.leaky_relu(pre, affine[2], inplace=True)
-                    out = fc1(pre)
-                else:
-                    out = dec(pre)
+                pre = t_yz[js:je] + t_xz[i - i0][None]  # [nj, res(k), D]
+                pre += t_xy[i - i0][js:je, None]
+                out = _decode_rows(pre, affine, fc1, dec)
                 d = out[..., 3]
                 if kind == "activated":
                     d = F.softplus(d + shift)
@@ -189,6 +173,31 @@ def separable_grid(G, planes: torch.Tensor, box: Box, res: int, chunk_points: in
         if progress is not None:
             progress((i1 - i0) * (j1 - j0) * res)
     return DensityGrid(values, box, kind, rgb)
+
+
+def _plane_rows(lookup, single_plane: torch.Tensor, p: int, u: torch.Tensor, v: torch.Tensor, cube_scale: float,
+                affine, chunk_points: int) -> torch.Tensor:
+    """Plane p's feature / 3 (projected by W when affine) on the pairs (u[a], v[b]) -> [len u, len v, D].
+    single_plane: the planes with the other two zeroed, so the lookup's mean over planes is f_p / 3."""
+    uu, vv = torch.meshgrid(u, v, indexing="ij")
+    zero = torch.zeros_like(uu)
+    pts = {0: (uu, vv, zero), 1: (uu, zero, vv), 2: (zero, uu, vv)}[p]  # xy, xz, yz
+    out = []
+    flat = torch.stack(pts, dim=-1).reshape(-1, 3)
+    step = max(1, chunk_points)
+    for s in range(0, len(flat), step):
+        f = lookup(single_plane, flat[None, s:s + step], cube_scale)[0]  # [n, C] = f_p / 3
+        out.append(F.linear(f, affine[0]) if affine is not None else f)
+    return torch.cat(out).reshape(len(u), len(v), -1)
+
+
+def _decode_rows(pre: torch.Tensor, affine, fc1, dec) -> torch.Tensor:
+    """The decoder's output from the summed rows: the first layer's activation and the last layer
+    (affine: `pre` is already W f + b), or the whole decoder on the summed features."""
+    if affine is not None:
+        F.leaky_relu(pre, affine[2], inplace=True)
+        return fc1(pre)
+    return dec(pre)
 
 
 def _agrees(G, planes, values, box: Box, res: int, block, kind: str, n: int = 256) -> bool:
