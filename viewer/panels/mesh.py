@@ -36,7 +36,19 @@ def draw(app: ViewerApi) -> None:
         hint("no model loaded")
         return
     g = app.model.cfg.generator
+    _draw_display(m, ctl)
+    _draw_grid(app, m, ctl, g)
+    _draw_surface_and_level(m, ctl)
+    imgui.separator_text("Cleanup")
+    _, m.keep_components = imgui.slider_int("keep largest parts (0 = all)", m.keep_components, 0, 10)
+    _, m.smooth = imgui.slider_int("Taubin smoothing", m.smooth, 0, 50)
+    _, m.decimate = imgui.slider_float("keep faces (decimation)", m.decimate, 0.01, 1.0, "%.2f")
+    _draw_extract_and_export(app, ctl)
+    _draw_status(m, ctl)
 
+
+def _draw_display(m, ctl) -> None:
+    """Whether and how the viewport shows the mesh, and what mesh there is."""
     _, m.show_mesh = imgui.checkbox("show the mesh in the viewport (G)", m.show_mesh)
     for i, mode in enumerate(MESH_SHADING):
         if imgui.radio_button(SHADING_LABELS[mode], m.shading == mode):
@@ -50,6 +62,9 @@ def draw(app: ViewerApi) -> None:
         which = "extracted" if ctl.result is not None and shown is ctl.result.mesh else "preview (64^3)"
         line(f"{which}: {len(shown.vertices)} vertices, {len(shown.faces)} faces")
 
+
+def _draw_grid(app: ViewerApi, m, ctl, g) -> None:
+    """Resolution (with its memory and time estimate) and the crop box."""
     imgui.separator_text("Grid")
     _, res = imgui.slider_int("resolution", m.resolution, MESH_RESOLUTIONS[0], MESH_RESOLUTIONS[-1])
     m.resolution = min(max(int(res), MESH_RESOLUTIONS[0]), MESH_RESOLUTIONS[-1])
@@ -66,6 +81,9 @@ def draw(app: ViewerApi) -> None:
         box = meshing.crop_box(m, g.cube_scale)
         line(f"world box {tuple(round(v, 3) for v in box.lo)} .. {tuple(round(v, 3) for v in box.hi)}")
 
+
+def _draw_surface_and_level(m, ctl) -> None:
+    """The surface (visibility or density) and its level: automatic, or a slider."""
     imgui.separator_text("Surface")
     for i, s in enumerate(SURFACES[::-1]):
         if imgui.radio_button(SURFACE_LABELS[s], m.surface == s):
@@ -74,7 +92,6 @@ def draw(app: ViewerApi) -> None:
             imgui.set_tooltip(SURFACE_HELP)
         if i < len(SURFACES) - 1:
             imgui.same_line()
-
     imgui.separator_text(f"Level ({meshing.surface_name(m.surface)})")
     _, m.auto_level = imgui.checkbox("automatic (match the rendered silhouette)", m.auto_level)
     pv = ctl.preview
@@ -98,11 +115,8 @@ def draw(app: ViewerApi) -> None:
         imgui.end_disabled()
     _, m.preview = imgui.checkbox("live preview (64^3, re-extracted when the level or box changes)", m.preview)
 
-    imgui.separator_text("Cleanup")
-    _, m.keep_components = imgui.slider_int("keep largest parts (0 = all)", m.keep_components, 0, 10)
-    _, m.smooth = imgui.slider_int("Taubin smoothing", m.smooth, 0, 50)
-    _, m.decimate = imgui.slider_float("keep faces (decimation)", m.decimate, 0.01, 1.0, "%.2f")
 
+def _draw_extract_and_export(app: ViewerApi, ctl) -> None:
     imgui.separator_text("Extract")
     job = ctl.job  # one row either way: the button, then the progress of the running (or last) job
     if job is None:
@@ -116,7 +130,6 @@ def draw(app: ViewerApi) -> None:
     else:
         imgui.progress_bar(1.0 if ctl.result is not None else 0.0, imgui.ImVec2(-1, 0),
                            "done" if ctl.result is not None else "idle")
-
     imgui.separator_text("Export")
     # one line (clipped, whole on hover): a scrollbar appearing cannot re-wrap it and move the buttons
     line(f"into {app.state.export.out_dir} (world coordinates; .mrc / .npy hold the density grid)")
@@ -126,8 +139,11 @@ def draw(app: ViewerApi) -> None:
         if i < len(FORMATS) - 1:
             imgui.same_line()
 
-    # Status last: these texts come and go and wrap, and nothing below them can move
+
+def _draw_status(m, ctl) -> None:
+    """Status last: these texts come and go and wrap, and nothing below them can move."""
     imgui.separator_text("Status")
+    pv = ctl.preview
     if pv.busy:
         hint("preview: updating ...")
     elif pv.error and (m.preview or m.show_mesh):
