@@ -199,12 +199,6 @@ def sample_cameras(cfg: CameraConfig, n: int, generator: torch.Generator | None 
     return from_angles(a[:, 0], a[:, 1], cfg.radius, cfg.fov_deg, cfg.look_at, cfg=cfg, device=device)
 
 
-def sample_from_dataset(angles: torch.Tensor, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """n rows drawn with replacement from a dataset's [N, k] camera table (angles or labels)."""
-    idx = torch.randint(0, angles.shape[0], (n,), generator=generator)
-    return angles[idx].clone()
-
-
 def pose_cond_vector(yaw: torch.Tensor, pitch: torch.Tensor) -> torch.Tensor:
     """EpiGRAF's generator pose conditioning: sign(a) * (|a| mod 2pi) / 2pi for yaw and pitch -> [B, 2]."""
     def enc(a):

@@ -11,7 +11,6 @@ from ..errors import UserError
 from . import epigraf
 from .unpickle import restricted_load
 
-PICKLE_SUFFIXES = (".pkl", ".pickle")
 
 
 def is_pickle(path: str | os.PathLike) -> bool:

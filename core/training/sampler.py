@@ -24,11 +24,6 @@ class ResumableSampler(Sampler[int]):
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         return torch.randperm(self.size, generator=g)
 
-    def global_index(self, n: int) -> int:
-        """The dataset index of global sample number n."""
-        epoch, pos = divmod(n, self.size)
-        return int(self._perm(epoch)[pos])
-
     def __iter__(self) -> Iterator[int]:
         n = self.start + self.rank
         epoch, perm = -1, None
