@@ -12,7 +12,6 @@ from . import epigraf
 from .unpickle import restricted_load
 
 
-
 def is_pickle(path: str | os.PathLike) -> bool:
     """Whether a file starts like a binary pickle (protocol 2+), i.e. an official snapshot candidate."""
     try:
