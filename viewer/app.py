@@ -131,10 +131,8 @@ class ViewerApp:
     def frame_end(self) -> None:
         """End of each frame: submit a render request when what should be shown changed."""
         now = time.monotonic()
-        w = self.worker
         r = self.state.render
-        w.progressive, w.adaptive_enabled, w.moving_samples = r.progressive, r.adaptive, r.moving_samples
-        w.adaptive.target_s = 1.0 / max(r.target_fps, 1.0)
+        self.worker.configure(r.progressive, r.adaptive, r.moving_samples, 1.0 / max(r.target_fps, 1.0))
         req = self.current_request(self.moving(now))
         if req is None:
             return

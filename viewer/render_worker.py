@@ -112,6 +112,13 @@ class RenderWorker:
 
     # ------------------------------------------------------------------ GUI side
 
+    def configure(self, progressive: bool, adaptive_enabled: bool, moving_samples: float, target_s: float) -> None:
+        """The render panel's settings, handed over under the worker's lock (the worker reads them
+        together, once per request, in `plan`)."""
+        with self._cond:
+            self.progressive, self.adaptive_enabled, self.moving_samples = progressive, adaptive_enabled, moving_samples
+            self.adaptive.target_s = target_s
+
     def submit(self, request: RenderRequest) -> int:
         """Queue a request (replacing any pending one); returns its generation number."""
         with self._cond:
@@ -201,21 +208,24 @@ class RenderWorker:
 
     def plan(self, req: RenderRequest) -> list[Quality]:
         """The qualities to render for a request, coarse to fine."""
+        with self._cond:  # one consistent set of the GUI's settings (configure)
+            progressive, adaptive_enabled, moving = self.progressive, self.adaptive_enabled, self.moving_samples
+            target_s = self.adaptive.target_s
         full = full_quality(req.model, req.view)
-        if self.adaptive_enabled:
-            preview = self.adaptive.choose(full, self.moving_samples)
+        if adaptive_enabled:
+            preview = self.adaptive.choose(full, moving)
         else:
-            preview = Quality(full.resolution, max(MIN_COARSE, round(full.num_coarse * self.moving_samples)),
-                              round(full.num_fine * self.moving_samples), "preview")
+            preview = Quality(full.resolution, max(MIN_COARSE, round(full.num_coarse * moving)),
+                              round(full.num_fine * moving), "preview")
         if req.interactive:
             return [preview]
-        if not self.progressive:
+        if not progressive:
             return [full]
         view_key = (req.model.uid, req.latent, req.view)
         if self._shown == (view_key, "full"):
             return []  # already on screen at full quality
         predicted = self.adaptive.predict(full)
-        quick = predicted is not None and predicted <= self.adaptive.target_s
+        quick = predicted is not None and predicted <= target_s
         if quick or preview.cost >= full.cost or self._shown == (view_key, "preview"):
             return [full]
         return [preview, full]  # fast feedback first

@@ -145,3 +145,20 @@ def test_reserve_gui_core():
         assert n >= 1 and torch.get_num_threads() == n
     finally:
         torch.set_num_threads(before)  # leave the rest of the suite as it was
+
+
+def test_settings_are_handed_over_under_the_lock():
+    """configure() hands the render panel's settings to the worker (under its lock), and plan() follows them."""
+    w = RenderWorker(FakeRender())
+    try:
+        w.configure(progressive=True, adaptive_enabled=False, moving_samples=0.5, target_s=1e-9)
+        levels = w.plan(request(res=64))
+        assert [q.level for q in levels] == ["preview", "full"]  # fast feedback first
+        assert levels[0].resolution == 64 and levels[0].num_coarse < levels[1].num_coarse
+        w.configure(progressive=False, adaptive_enabled=False, moving_samples=0.5, target_s=1e-9)
+        assert [q.level for q in w.plan(request(res=64))] == ["full"]
+        assert [q.level for q in w.plan(request(res=64, interactive=True))] == ["preview"]
+        w.configure(progressive=True, adaptive_enabled=True, moving_samples=0.25, target_s=0.1)
+        assert w.adaptive.target_s == 0.1 and w.moving_samples == 0.25 and w.progressive
+    finally:
+        w.close()
