@@ -70,7 +70,7 @@ class ViewerApp:
         self._frames = 0
         self._first_model = True
         self._keep_camera = False  # the model being loaded keeps the current camera (training snapshots)
-        self.training = None  # viewer.panels.train.TrainingUi, made on first use
+        self.training = None  # the Training panel's TrainingController (made below, beside MeshController)
         self._saved_at = time.monotonic()
         self._saved_state = state_to_dict(state)
         self.dragging = False
@@ -81,6 +81,9 @@ class ViewerApp:
         from .mesh_jobs import MeshController
 
         self.mesh = MeshController(self)  # the mesh panel's preview, extraction, GL pass and exports
+        from .train_controller import TrainingController
+
+        self.training = TrainingController(self)  # the training panel's run, dataset tool and actions
         self.loader.load(state.model.spec)
 
     # ------------------------------------------------------------------ requests

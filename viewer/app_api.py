@@ -21,6 +21,7 @@ from .model import ModelLoader
 from .render_worker import RenderWorker
 from .rendering import LoadedModel, RenderEngine, RenderRequest, RenderResult
 from .state import ViewerState
+from .train_controller import TrainingController
 
 
 @dataclass
@@ -71,7 +72,7 @@ class ViewerApi(Protocol):
     messages: dict[str, str]  # panel -> its last message (errors shown in the window)
     ui_text: dict[str, str]  # text fields' contents between frames
     file_dialog: Any  # viewer.panels.file_dialog.FileDialog, set by the runner
-    training: Any  # viewer.panels.train.TrainingUi, made by the training panel on first use
+    training: TrainingController  # the training panel's run, dataset tool and actions
     torch_threads: int
     drop_enabled: bool
     dragging: bool

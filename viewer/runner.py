@@ -17,7 +17,7 @@ from imgui_bundle import hello_imgui, imgui, immapp
 
 from . import dragdrop
 from .app import ViewerApp
-from .panels import INFO_SPACE, PANELS, TOOL_SPACE, VIEW_SPACE, dock_space, file_dialog, train, viewport
+from .panels import INFO_SPACE, PANELS, TOOL_SPACE, VIEW_SPACE, dock_space, file_dialog, viewport
 from .panels.file_dialog import FileDialog
 from .shortcuts import handle_shortcuts
 
@@ -49,7 +49,7 @@ def frame_begin(app: ViewerApp) -> None:
     """Start of each frame: the app collects finished work and animates, then the per-frame hooks
     (the training panel's job, keyboard shortcuts, the open-file dialog) and the scripted mode."""
     app.frame_begin()
-    train.update(app)
+    app.training.update()
     handle_shortcuts(app)
     file_dialog.draw(app)
     app.scripted_step()

@@ -94,7 +94,7 @@ def test_attach_follows_a_run_folder(monkeypatch, tmp_path):
     import torch
 
     import run_viewer
-    from viewer.panels.train import TrainingUi
+    from viewer.train_controller import TrainingController as TrainingUi
 
     monkeypatch.setenv("EPIGRAF_STUDIO_CONFIG_DIR", str(tmp_path / "config"))
     run = tmp_path / "run"

@@ -177,8 +177,8 @@ def test_a_new_viewer_reattaches_to_the_run_in_its_session_folder(tmp_path):
     from types import SimpleNamespace
 
     from viewer.app import AppOptions
-    from viewer.panels.train import TrainingUi
     from viewer.state import ViewerState
+    from viewer.train_controller import TrainingController as TrainingUi
 
     state = ViewerState()
     state.train.outdir = str(tmp_path)

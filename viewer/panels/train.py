@@ -1,15 +1,10 @@
 """Training panel: make a dataset, fill in the form generated from the typed config, start / stop /
-resume / attach a `python -m core.train` run in its own process, follow it live.
-
-The run is a separate process (viewer/train_job.py, viewer/run_processes.py): closing the viewer
-leaves it training, and a later viewer re-attaches by its folder. `update(app)` runs every frame
-(even when this tab is hidden): it tails stats.jsonl, notices the end of the run and, with
-"auto-load newest snapshot", opens each new snapshot in the view keeping the camera.
+resume / attach a `python -m core.train` run in its own process, follow it live. It draws; the
+actions and the run being followed are the app's `TrainingController` (viewer/train_controller.py).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,9 +12,8 @@ from imgui_bundle import imgui, implot
 
 from core.config import PRESETS
 
-from .. import run_processes as rp
 from .. import train_form as tf
-from ..train_job import ToolJob, TrainJob, newest_snapshot
+from ..train_controller import TrainingController
 from .common import combo, hint, message
 from .path_dialog import PathDialog
 
@@ -29,139 +23,12 @@ if TYPE_CHECKING:
 PLOT_H = 150.0
 
 
-class TrainingUi:
-    """The panel's runtime objects (not saved in the session: the run folder is)."""
-
-    def __init__(self, app: ViewerApi):
-        t = app.state.train
-        t.values = tf.clean_values(t.preset, t.values)
-        self.fields = tf.main_fields()
-        self.job: TrainJob | None = None
-        self.tool: ToolJob | None = None
-        self.tool_what = ""
-        self.message = ""
-        self.loaded: Path | None = None  # the snapshot auto-loaded last
-        self.loads = 0  # snapshots auto-loaded so far
-        self.picker = PathDialog("Choose a path")
-        self._reattach(app)
-
-    def _reattach(self, app: ViewerApi) -> None:
-        """A run still going in the session's output folder (started by an earlier viewer, or by hand)
-        is followed again at start, and with --attach any run there, finished too; its current
-        snapshot is not reloaded (only newer ones are)."""
-        out = Path(app.state.train.outdir).expanduser()
-        info = rp.read_pid_file(out) if out.is_dir() else None
-        if app.options.attach_run or (info is not None and rp.alive(info)):
-            self.job = TrainJob(out)
-            self.job.attach()
-            self.loaded = self.job.snapshot
-
-    def close(self) -> None:
-        if self.tool is not None:
-            self.tool.cancel()
-
-
-def ui(app: ViewerApi) -> TrainingUi:
-    if app.training is None:
-        app.training = TrainingUi(app)
-    return app.training
-
-
-def update(app: ViewerApi) -> None:
-    """Per frame: follow the run and the dataset tool, auto-load new snapshots."""
-    u = ui(app)
-    if u.tool is not None:
-        res = u.tool.result()
-        if res is not None:
-            ok, last = res
-            u.message = f"{u.tool_what}: {last}" if ok else f"{u.tool_what} failed: {last}"
-            u.tool = None
-    job = u.job
-    if job is None:
-        return
-    job.poll()
-    snap = job.snapshot
-    if app.state.train.auto_load and snap is not None and snap != u.loaded and app.loader.loading is None:
-        u.loaded = snap
-        u.loads += 1
-        app.open_model(str(snap), keep_camera=True)
-
-
-# ---------------------------------------------------------------------------------------------- actions
-
-def make_synthetic(app: ViewerApi) -> None:
-    t, u = app.state.train, ui(app)
-    out = t.data if t.data.endswith(".zip") else str(Path(t.data) / "synth.zip")
-    t.data = out
-    u.tool_what = f"synthetic set {out}"
-    u.tool = ToolJob(["-m", "core.dataset_tool", "synthetic", "--out", out, "--num-objects", str(t.synth_objects),
-                      "--views", str(t.synth_views), "--res", str(t.synth_res)], Path(out + ".log"))
-    u.message = f"making {out} ..."
-
-
-def render_meshes(app: ViewerApi) -> None:
-    t, u = app.state.train, ui(app)
-    if not t.meshes_dir:
-        u.message = "type a folder of meshes to render first"
-        return
-    out = t.data if t.data.endswith(".zip") else str(Path(t.data) / "objects.zip")
-    t.data = out
-    u.tool_what = f"rendered set {out}"
-    u.tool = ToolJob(["-m", "core.dataset_tool", "render", "--meshes", t.meshes_dir, "--out", out,
-                      "--views", str(t.render_views), "--res", str(t.synth_res), "--up", t.render_up],
-                     Path(out + ".log"))
-    u.message = f"rendering {t.meshes_dir} -> {out} ..."
-
-
-def command(app: ViewerApi, resume: bool = False) -> list[str]:
-    t = app.state.train
-    argv = tf.build_argv(t.data, t.outdir, t.preset, t.values, t.device, t.gpus, t.overrides, resume)
-    return tf.launch_command(argv, t.gpus)
-
-
-def start(app: ViewerApi, resume: bool = False) -> None:
-    """Start a fresh run (or resume the one in the output folder) as a separate process."""
-    t, u = app.state.train, ui(app)
-    if u.job is not None and u.job.running:
-        u.message = f"a run is going in {u.job.run_dir}: stop it first"
-        return
-    out = Path(t.outdir).expanduser()
-    if not resume and newest_snapshot(out) is not None:
-        u.message = f"'{out}' already holds a run: Resume it, or choose another output folder"
-        return
-    if resume and newest_snapshot(out) is None:
-        u.message = f"no snapshot in '{out}' to resume from"
-        return
-    if not resume and not Path(t.data).expanduser().exists():
-        u.message = f"no dataset at '{t.data}': make one with the buttons above"
-        return
-    try:
-        cmd = command(app, resume)
-    except ValueError as e:
-        u.message = str(e)
-        return
-    u.job = TrainJob(out)
-    u.job.start(cmd)
-    u.loaded = newest_snapshot(out) if resume else None  # resuming: only snapshots newer than the last
-    u.message = ""
-
-
-def stop(app: ViewerApi) -> None:
-    u = ui(app)
-    if u.job is not None:
-        u.job.stop(app.state.train.stop_timeout_s)
-
-
-def attach(app: ViewerApi) -> None:
-    """Follow the run in the output folder (running or finished)."""
-    u = ui(app)
-    if u.job is not None and u.job.running and u.job.proc is not None:
-        u.message = "this viewer's run is still going: stop it first"
-        return
-    u.job = TrainJob(app.state.train.outdir)
-    u.job.attach()
-    u.loaded = None
-    u.message = ""
+def ui(app: ViewerApi) -> TrainingController:
+    """The app's training controller, with the panel's path dialog."""
+    u = app.training
+    if u.picker is None:
+        u.picker = PathDialog("Choose a path")
+    return u
 
 
 # ---------------------------------------------------------------------------------------------- drawing
@@ -199,7 +66,7 @@ def _field(t, f: tf.FormField) -> None:
     _tooltip(f"{f.name}: {f.doc}")
 
 
-def _path_row(u: TrainingUi, obj, attr: str, tip: str, browse_tip: str, **picker_kw) -> None:
+def _path_row(u: TrainingController, obj, attr: str, tip: str, browse_tip: str, **picker_kw) -> None:
     """A path field filling the row but for a "..." button that opens the path picker on it
     (widget ids ##attr and ...##attr)."""
     imgui.set_next_item_width(-_browse_w())
@@ -212,7 +79,7 @@ def _path_row(u: TrainingUi, obj, attr: str, tip: str, browse_tip: str, **picker
     _tooltip(browse_tip)
 
 
-def _dataset(app: ViewerApi, u: TrainingUi) -> None:
+def _dataset(app: ViewerApi, u: TrainingController) -> None:
     t = app.state.train
     imgui.separator_text("Dataset")
     _path_row(u, t, "data", "dataset folder or .zip with a dataset.json (also where the buttons below write)",
@@ -220,14 +87,14 @@ def _dataset(app: ViewerApi, u: TrainingUi) -> None:
     busy = u.tool is not None
     imgui.begin_disabled(busy)
     if imgui.button("Make synthetic"):
-        make_synthetic(app)
+        u.make_synthetic()
     _tooltip("python -m core.dataset_tool synthetic: procedural objects, seconds, no downloads")
     imgui.same_line()
     imgui.set_next_item_width(100)
     _, (t.synth_objects, t.synth_views, t.synth_res) = imgui.input_int3("obj/views/res",
                                                                         [t.synth_objects, t.synth_views, t.synth_res])
     if imgui.button("Render meshes"):
-        render_meshes(app)
+        u.render_meshes()
     _tooltip("python -m core.dataset_tool render: a Megascans-like set from a folder of meshes (EGL)")
     imgui.same_line()
     imgui.set_next_item_width(-60 - _browse_w())
@@ -246,7 +113,7 @@ def _dataset(app: ViewerApi, u: TrainingUi) -> None:
             u.tool.cancel()
 
 
-def _options(app: ViewerApi, u: TrainingUi) -> None:
+def _options(app: ViewerApi, u: TrainingController) -> None:
     t = app.state.train
     imgui.set_next_item_open(u.job is None or not u.job.running, imgui.Cond_.appearing)
     if not imgui.collapsing_header("Options"):
@@ -275,7 +142,7 @@ def _options(app: ViewerApi, u: TrainingUi) -> None:
         imgui.tree_pop()
 
 
-def _run_controls(app: ViewerApi, u: TrainingUi) -> None:
+def _run_controls(app: ViewerApi, u: TrainingController) -> None:
     t = app.state.train
     imgui.separator_text("Run")
     _path_row(u, t, "outdir", "the run folder: config.json, stats.jsonl, snapshots, train.log, train.pid.json",
@@ -283,26 +150,26 @@ def _run_controls(app: ViewerApi, u: TrainingUi) -> None:
     running = u.job is not None and u.job.running
     imgui.begin_disabled(running)
     if imgui.button("Start"):
-        start(app)
+        u.start()
     imgui.same_line()
     if imgui.button("Resume"):
-        start(app, resume=True)
+        u.start(resume=True)
     _tooltip("continue the run in the output folder from its newest snapshot (--resume auto)")
     imgui.same_line()
     if imgui.button("Attach"):
-        attach(app)
+        u.attach()
     _tooltip("follow the run in the output folder: running (started elsewhere) or finished")
     imgui.end_disabled()
     imgui.same_line()
     imgui.begin_disabled(not running or u.job.status == "stopping")
     if imgui.button("Stop"):
-        stop(app)
+        u.stop()
     _tooltip("SIGTERM: the run writes a snapshot and exits; killed after the stop timeout")
     imgui.end_disabled()
     _, t.auto_load = imgui.checkbox("auto-load newest snapshot", t.auto_load)
     _tooltip("open each new snapshot in the view, keeping the camera")
     try:
-        cmd = " ".join(command(app)[1:])
+        cmd = " ".join(u.command()[1:])
         if imgui.tree_node("Command line"):
             hint("$ python " + cmd)
             if imgui.small_button("Copy"):
@@ -313,7 +180,7 @@ def _run_controls(app: ViewerApi, u: TrainingUi) -> None:
     message(u.message)
 
 
-def _status(app: ViewerApi, u: TrainingUi) -> None:
+def _status(app: ViewerApi, u: TrainingController) -> None:
     job = u.job
     if job is None:
         return
@@ -343,7 +210,7 @@ def _plot(title: str, tail, names: list[str]) -> None:
     implot.end_plot()
 
 
-def _plots(u: TrainingUi) -> None:
+def _plots(u: TrainingController) -> None:
     job = u.job
     if job is None or not job.tail.records:
         return
