@@ -75,6 +75,20 @@ def test_unsupported_options_are_refused_with_the_option_named():
         assert option in msg and repr(value) in msg and "\n" not in msg, msg
 
 
+def test_a_config_layout_without_the_camera_is_refused():
+    """An official config whose dataset section keeps its cameras elsewhere (older layouts used
+    dataset.sampling) would otherwise render with default cameras: it is refused in one line."""
+    snap = read_snapshot(SNAP)
+    node = snap["G_ema"].state["cfg"]
+    while node.state.get("_parent") is not None:
+        node = node.state["_parent"]
+    dataset = node.state["_content"]["dataset"].state["_content"]
+    dataset["sampling"] = dataset.pop("camera")
+    with pytest.raises(UserError) as err:
+        epigraf.convert(snap, "'test'")
+    assert "no camera (fov, ray_start, ray_end)" in str(err.value) and "\n" not in str(err.value)
+
+
 def test_official_run_folder_opens_its_newest_snapshot(tmp_path):
     shutil.copy(SNAP, tmp_path / "network-snapshot-000004.pkl")
     shutil.copy(FIX / "snapshot_megascans_tiny.pkl", tmp_path / "network-snapshot-000008.pkl")

@@ -120,6 +120,13 @@ def _refuse_unsupported(gen: dict, ds: dict) -> None:
              "the last sample's colour as background is not implemented")
     _require(not float(gen.get("camera_cond_noise_std", 0.0) or 0.0), "model.generator.camera_cond_noise_std",
              gen.get("camera_cond_noise_std"), "the reference adds this noise to the pose even when evaluating")
+    cam = ds.get("camera")
+    if not isinstance(cam, dict) or not {"fov", "ray_start", "ray_end"} <= cam.keys() or "cube_scale" not in ds:
+        raise Refused("the snapshot's dataset config has no camera (fov, ray_start, ray_end) or cube_scale where "
+                      "this importer reads them (dataset.camera.*: an older or newer layout of the official "
+                      "config); it was not loaded")
+    _require(cam.get("dist_type", "spherical") == "spherical", "dataset.camera.dist_type", cam.get("dist_type"),
+             "cameras are on a sphere around the origin")
     _require(bg.get("type") in (None, "sphere"), "model.generator.bg_model.type", bg.get("type"),
              "only the inverse-sphere (NeRF++) background is implemented")
     if bg.get("type") == "sphere":
