@@ -36,6 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..kernels import channels_last
 from .grid import (
     DEFAULT_CHUNK_POINTS,
     Box,
@@ -120,6 +121,7 @@ def separable_grid(G, planes: torch.Tensor, box: Box, res: int, chunk_points: in
     single = [torch.zeros_like(planes) for _ in range(3)]
     for p in range(3):
         single[p][:, p] = planes[:, p]
+    single = [channels_last(s) for s in single]  # each lookup then reads its table without a copy
 
     lo = np.asarray(box.lo, np.float64)
     sp = box.spacing(res)

@@ -16,8 +16,6 @@ table) and the points (through the weights).
 
 from __future__ import annotations
 
-import weakref
-
 import torch
 import torch.nn.functional as F
 
@@ -25,27 +23,24 @@ FAR_DELTA_OPAQUE = 1e10
 FAR_DELTA_OPEN = 1e-3
 LRELU_SLOPE = 0.2
 
-# (weak reference to the planes, their version, their table): the last table built without autograd.
-_LAST_TABLE: tuple = (None, -1, None)
+def channels_last(planes: torch.Tensor) -> torch.Tensor:
+    """The same planes [B, 3, C, H, W] (values, shape, autograd) stored channels-last in memory, so that
+    `plane_table` of them is a view, not a copy. `TriPlaneGenerator.planes` returns planes stored this
+    way at inference: the viewer renders a frame in many chunks from the same cached planes."""
+    if is_channels_last(planes):
+        return planes
+    return planes.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
+
+
+def is_channels_last(planes: torch.Tensor) -> bool:
+    return planes.permute(0, 1, 3, 4, 2).is_contiguous()
 
 
 def plane_table(planes: torch.Tensor) -> torch.Tensor:
-    """planes [B, 3, C, H, W] -> channels-last feature table [B * 3 * H * W, C].
-
-    Built once per planes tensor that does not require grad (the viewer renders a frame in many
-    chunks from the same cached planes; an in-place change bumps the version and rebuilds it);
-    rebuilt every call for a leaf of autograd (whose .data may be edited behind the version counter).
-    """
+    """planes [B, 3, C, H, W] -> channels-last feature table [B * 3 * H * W, C]: a view of planes stored
+    channels-last (`channels_last`), else a copy made for this call (no cache is kept here)."""
     b, k, c, h, w = planes.shape
-    if planes.requires_grad:
-        return planes.permute(0, 1, 3, 4, 2).reshape(b * k * h * w, c)
-    global _LAST_TABLE
-    ref, version, table = _LAST_TABLE
-    if ref is not None and ref() is planes and version == planes._version:
-        return table
-    table = planes.detach().permute(0, 1, 3, 4, 2).reshape(b * k * h * w, c).contiguous()
-    _LAST_TABLE = (weakref.ref(planes), planes._version, table)
-    return table
+    return planes.permute(0, 1, 3, 4, 2).reshape(b * k * h * w, c)
 
 
 def plane_coords(points: torch.Tensor, cube_scale: float) -> torch.Tensor:

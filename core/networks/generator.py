@@ -86,7 +86,9 @@ class TriPlaneGenerator(nn.Module):
         """w [B, w_dim] -> tri-planes [B, 3, C, Rp, Rp]. noise_mode: 'const', 'random' or 'none'."""
         img = self.synthesis(w, noise_mode)
         b, _, h, wd = img.shape
-        return img.reshape(b, 3, self.cfg.generator.plane_channels, h, wd)
+        planes = img.reshape(b, 3, self.cfg.generator.plane_channels, h, wd)
+        # at inference, stored channels-last: every lookup then reads them without a copy
+        return planes if torch.is_grad_enabled() and planes.requires_grad else kernels.channels_last(planes)
 
     # ---------------------------------------------------------------------------------------------
     # The radiance field
@@ -158,6 +160,8 @@ class TriPlaneGenerator(nn.Module):
 
         march = None
         inference = not self._records_grad(planes)
+        if inference:  # one channels-last copy for all chunks (none for planes from G.planes at inference)
+            planes = kernels.channels_last(planes)
         if inference and density_noise <= 0 and fused_march and kernels.will_use_triton(impl, planes):
             g, params = self.cfg.generator, self.decoder.params()
 
