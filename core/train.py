@@ -66,14 +66,14 @@ def _relaunch_with_torchrun(argv: list[str], n: int) -> int:
 
 
 def _resolve_resume(arg: str | None, outdir: Path) -> Path | None:
-    snaps = list_snapshots(outdir, official=False)[::-1]
+    snaps = list_snapshots(outdir, official=False)  # newest first
     if arg is None:
         if snaps:
-            raise UserError(f"'{outdir}' already holds a run ({snaps[-1].name}): pass --resume auto to continue "
+            raise UserError(f"'{outdir}' already holds a run ({snaps[0].name}): pass --resume auto to continue "
                             f"it, or choose another --outdir")
         return None
     if arg == "auto":
-        return snaps[-1] if snaps else None
+        return snaps[0] if snaps else None
     path = Path(arg)
     if not path.is_file():
         raise UserError(f"no snapshot at '{path}' to resume from")

@@ -50,7 +50,7 @@ def list_snapshots(run_dir: str | Path) -> list[Path]:
     d = Path(run_dir).expanduser()
     if not d.is_dir():
         raise UserError(f"'{d}' is not a folder")
-    return [checkpoint.newest_snapshot(d), *checkpoint.list_snapshots(d)[1:]]  # newest_snapshot: the error
+    return checkpoint.list_snapshots(d) or [checkpoint.newest_snapshot(d)]  # none: newest_snapshot's error
 
 
 class ModelLoader:

@@ -35,7 +35,7 @@ from .layers import SQRT2, FullyConnected
 
 def num_frequencies(period: float) -> int:
     """Fourier frequencies of the reference's scalar encoder for a period length: ceil(log2 period)."""
-    return max(1, math.ceil(math.log2(2 ** math.ceil(math.log2(period)))))
+    return max(1, math.ceil(math.log2(period)))
 
 
 def fourier_encode(coords: torch.Tensor, n_freqs: int) -> torch.Tensor:

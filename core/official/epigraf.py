@@ -40,10 +40,10 @@ def module_state(rec: Any, prefix: str = "") -> dict[str, torch.Tensor]:
     skip = st.get("_non_persistent_buffers_set") or set()
     for k, v in (st.get("_parameters") or {}).items():
         if v is not None:
-            out[prefix + k] = v.detach().clone().float() if torch.is_tensor(v) else v
+            out[prefix + k] = v.detach().float() if torch.is_tensor(v) else v  # fresh from the unpickler: no copy
     for k, v in (st.get("_buffers") or {}).items():
         if v is not None and k not in skip:
-            out[prefix + k] = v.detach().clone() if torch.is_tensor(v) else v
+            out[prefix + k] = v.detach() if torch.is_tensor(v) else v
     for k, v in (st.get("_modules") or {}).items():
         if v is not None:
             out.update(module_state(v, f"{prefix}{k}."))
