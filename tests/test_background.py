@@ -74,6 +74,9 @@ def test_modulated_linear_layers_per_sample():
 def _bg_config():
     cfg = tiny_train_config()
     cfg.render.far_opaque, cfg.render.background = False, "zero"
+    # the tests below replace G.query by constant fields: keep inference on the dense path through
+    # G.query (the skipping path, and the folded decoder, evaluate the tri-planes directly)
+    cfg.render.skip_empty, cfg.render.fold_decoder = False, False
     g = cfg.generator
     g.bg_model, g.bg_channels, g.bg_blocks, g.bg_steps = "sphere", 8, 2, 5
     return cfg

@@ -8,7 +8,9 @@ from tests.conftest import tiny_config
 
 
 def _setup():
-    cfg = tiny_config(num_coarse=12, num_fine=0, far_opaque=False)
+    # the finite differences perturb .data in place, which the per-planes inference cache cannot see,
+    # and must evaluate the function training differentiates: the dense path, decoder unfolded
+    cfg = tiny_config(num_coarse=12, num_fine=0, far_opaque=False, skip_empty=False, fold_decoder=False)
     G = build_generator(cfg, seed=3).double()
     with torch.no_grad():
         planes = G.planes(G.mapping(torch.randn(1, cfg.generator.z_dim, dtype=torch.float64)))

@@ -43,7 +43,8 @@ def interpreter_checks():
 
 @pytest.mark.parametrize("family", ["triplane_sample", "composite", "query_points", "march_rays", "grad planes",
                                     "grad points", "grad sigma", "grad rgb", "float16", "bfloat16", "stop=0.05",
-                                    "render fused march", "render query+composite", "render training"])
+                                    "render fused march", "render query+composite", "render training", "march_rays deltas",
+                                    "render skip empty"])
 def test_triton_kernels_match_reference_under_interpreter(interpreter_checks, family):
     """The Triton kernels against the references (forward and gradients), one case per family of checks."""
     checks, _ = interpreter_checks

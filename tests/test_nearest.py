@@ -77,7 +77,7 @@ class PaintsItsClass(torch.nn.Module):
     def planes(self, w):
         return w
 
-    def render(self, planes, cams, resolution, deterministic=True, w=None):
+    def render(self, planes, cams, resolution, deterministic=True, w=None, skip_empty=False):
         k = (planes.argmax(dim=1) + self.shift) % 3
         img = COLOURS[k].float() / 127.5 - 1  # [B, 3] in [-1, 1]
         return {"image": img[:, :, None, None].expand(-1, 3, resolution, resolution)}

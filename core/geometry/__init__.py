@@ -13,21 +13,28 @@ generator-backed one goes through `G.query` (or `G.decode` for the reference's r
 there is one implementation of the tri-plane math. Analytic fields (tests) plug in the same way.
 """
 
-from . import export
-from .fastgrid import separable_grid
-from .grid import (
-                   DEFAULT_CHUNK_POINTS,
-                   Box,
-                   Cancelled,
-                   DensityGrid,
-                   auto_level,
-                   density_grid,
-                   generator_field,
-                   generator_raw_field,
-                   parse_box,
-)
-from .level import LevelChoice, generator_level, level_from_views
-from .mesh import NoSurfaceError, extract_mesh, vertex_colors
+import importlib
+
+# names -> the submodule that defines them, imported on first use (PEP 562): the renderer's
+# occupancy grid uses the separable grid without paying for trimesh and the mesh exporters
+_WHERE = {
+    "export": None,
+    "separable_grid": "fastgrid",
+    **{n: "grid" for n in ("DEFAULT_CHUNK_POINTS", "Box", "Cancelled", "DensityGrid", "auto_level", "density_grid",
+                           "generator_field", "generator_raw_field", "parse_box")},
+    **{n: "level" for n in ("LevelChoice", "generator_level", "level_from_views")},
+    **{n: "mesh" for n in ("NoSurfaceError", "extract_mesh", "vertex_colors")},
+}
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'core.geometry' has no attribute {name!r}")
+    module = importlib.import_module(f".{_WHERE[name] or name}", __name__)
+    value = module if _WHERE[name] is None else getattr(module, name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
                    "DEFAULT_CHUNK_POINTS",

@@ -41,7 +41,7 @@ from .ops import (
                   triton_installed,
                   will_use_triton,
 )
-from .reference import channels_last
+from .reference import channels_last, fold_first_layer
 
-__all__ = ["IMPLS", "KernelUnavailable", "channels_last", "composite", "march_rays", "preload_triton", "query_points", "resolve_impl",
+__all__ = ["IMPLS", "KernelUnavailable", "channels_last", "composite", "fold_first_layer", "march_rays", "preload_triton", "query_points", "resolve_impl",
            "triplane_sample", "triton_installed", "will_use_triton"]

@@ -127,11 +127,13 @@ def _check_planes_points(op: str, planes: torch.Tensor, points: torch.Tensor) ->
 
 
 def _check_params(op: str, params, channels: int) -> None:
-    _check(len(params) == 4, op, "params must be (w0 [Hd, C], b0 [Hd], w1 [4, Hd], b1 [4])")
+    _check(len(params) == 4, op, "params must be (w0 [Hd, C], b0 [Hd], w1 [4, Hd], b1 [4]), w0 None when folded")
     w0, b0, w1, b1 = params
-    _check(w0.ndim == 2 and w0.shape[1] == channels and b0.shape == (w0.shape[0],) and
-           w1.shape == (4, w0.shape[0]) and b1.shape == (4,), op,
-           f"params shapes {[tuple(p.shape) for p in params]} do not fit {channels} plane channels")
+    hd = channels if w0 is None else w0.shape[0]  # folded: the planes hold w0 f (fold_first_layer)
+    _check((w0 is None or (w0.ndim == 2 and w0.shape[1] == channels)) and b0.shape == (hd,) and
+           w1.shape == (4, hd) and b1.shape == (4,), op,
+           f"params shapes {[None if p is None else tuple(p.shape) for p in params]} do not fit {channels} "
+           "plane channels")
 
 
 def triplane_sample(planes: torch.Tensor, points: torch.Tensor, cube_scale: float, impl: str = "auto") -> torch.Tensor:
@@ -172,17 +174,20 @@ def query_points(planes: torch.Tensor, points: torch.Tensor, cube_scale: float, 
     _check_planes_points(op, planes, points)
     _check_params(op, params, planes.shape[2])
     if resolve_impl(impl, op, planes, points) == "triton":
-        _no_grad_for_triton(op, planes, points, *params)
+        _no_grad_for_triton(op, planes, points, *(p for p in params if p is not None))
         return _triton().query_points(planes, points, cube_scale, params, density_shift)
     return reference.query_points(planes, points, cube_scale, params, density_shift)
 
 
 def march_rays(planes: torch.Tensor, origins: torch.Tensor, dirs: torch.Tensor, t: torch.Tensor, cube_scale: float,
                params, density_shift: float, far_opaque: bool, stop_transmittance: float = 0.0,
-               impl: str = "auto") -> dict[str, torch.Tensor]:
+               impl: str = "auto", deltas: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Per ray, in one pass: points o + t d, query_points, composite. origins, dirs [B, R, 3], t
     [B, R, S] ascending -> composite()'s outputs (weights [B, R, S] included, for importance
-    sampling). Inference only for the Triton kernel (no backward)."""
+    sampling). deltas [B, R, S]: each sample's interval length instead of the gaps between depths
+    (empty-space skipping, `core.render.occupancy.skip_depths`); a sample with delta 0 is not
+    evaluated (the Triton kernel does not read its texels). Inference only for the Triton kernel
+    (no backward)."""
     op = "march_rays"
     b = planes.shape[0]
     _check(origins.ndim == 3 and origins.shape[0] == b and origins.shape[2] == 3 and dirs.shape == origins.shape, op,
@@ -191,12 +196,14 @@ def march_rays(planes: torch.Tensor, origins: torch.Tensor, dirs: torch.Tensor, 
     _check_planes_points(op, planes, origins)
     _check_params(op, params, planes.shape[2])
     _check(0.0 <= stop_transmittance < 1.0, op, f"stop_transmittance must be in [0, 1), got {stop_transmittance}")
+    _check(deltas is None or deltas.shape == t.shape, op,
+           f"deltas must be shaped like t {tuple(t.shape)}, got {None if deltas is None else tuple(deltas.shape)}")
     if resolve_impl(impl, op, planes, origins, dirs, t) == "triton":
-        _no_grad_for_triton(op, planes, origins, dirs, t, *params)
+        _no_grad_for_triton(op, planes, origins, dirs, t, *(p for p in params if p is not None))
         return _triton().march_rays(planes, origins, dirs, t, cube_scale, params, density_shift, far_opaque,
-                                    stop_transmittance)
+                                    stop_transmittance, deltas)
     return reference.march_rays(planes, origins, dirs, t, cube_scale, params, density_shift, far_opaque,
-                                stop_transmittance)
+                                stop_transmittance, deltas)
 
 
 def _no_grad_for_triton(op: str, *tensors: torch.Tensor) -> None:

@@ -88,8 +88,24 @@ def decoder_mlp(feats: torch.Tensor, params: tuple[torch.Tensor, ...]) -> torch.
     """feats [..., C] -> raw [..., 4]. params = (w0 [Hd, C], b0 [Hd], w1 [4, Hd], b1 [4]) with the
     equalised-lr gains already folded in (`TriPlaneDecoder.params()`): lrelu(x w0^T + b0) w1^T + b1."""
     w0, b0, w1, b1 = params
-    hidden = F.leaky_relu(F.linear(feats, w0, b0), LRELU_SLOPE)
+    # w0 None: the first layer is folded into the planes (`fold_first_layer`), feats are x w0^T already
+    hidden = feats + b0 if w0 is None else F.linear(feats, w0, b0)
+    # in place when no graph is recorded: a fresh output tensor costs more than the activation itself
+    inplace = not (torch.is_grad_enabled() and hidden.requires_grad)
+    hidden = F.leaky_relu(hidden, LRELU_SLOPE, inplace=inplace)
     return F.linear(hidden, w1, b1)
+
+
+def fold_first_layer(planes: torch.Tensor, params: tuple[torch.Tensor, ...]):
+    """(planes [B, 3, C, H, W], params) -> (planes [B, 3, Hd, H, W] channels-last, (None, b0, w1, b1)).
+
+    The decoder's first layer is linear before its activation and the tri-plane feature is the mean
+    of three bilinear lookups, so w0 commutes with both: lookup(w0 planes) = w0 lookup(planes). Pushing
+    every texel through w0 once per latent replaces a C -> Hd product per sample by a wider lookup;
+    the result is the same up to float rounding. Inference only."""
+    w0, b0, w1, b1 = params
+    folded = torch.einsum("bkchw,dc->bkhwd", planes.to(w0.dtype), w0).contiguous().permute(0, 1, 4, 2, 3)
+    return folded, (None, b0, w1, b1)
 
 
 def density(raw_sigma: torch.Tensor, shift: float) -> torch.Tensor:
@@ -103,7 +119,7 @@ def query_points(planes: torch.Tensor, points: torch.Tensor, cube_scale: float, 
     feats = triplane_sample(planes, points, cube_scale)
     if feats.dtype in (torch.float16, torch.bfloat16):
         feats = feats.float()
-    raw = decoder_mlp(feats, tuple(p.to(feats.dtype) for p in params))
+    raw = decoder_mlp(feats, tuple(None if p is None else p.to(feats.dtype) for p in params))
     return raw[..., :3], density(raw[..., 3], density_shift)
 
 
@@ -119,6 +135,14 @@ def composite(rgb: torch.Tensor, sigma: torch.Tensor, t: torch.Tensor, far_opaqu
     a transmittance below it get weight 0 (early ray termination).
     """
     deltas = torch.cat([t[..., 1:] - t[..., :-1], torch.full_like(t[..., :1], far_delta(far_opaque))], dim=-1)
+    return composite_deltas(rgb, sigma, t, deltas, stop_transmittance)
+
+
+def composite_deltas(rgb: torch.Tensor, sigma: torch.Tensor, t: torch.Tensor, deltas: torch.Tensor,
+                     stop_transmittance: float = 0.0) -> dict[str, torch.Tensor]:
+    """`composite` with each sample's interval length given (deltas [..., S] >= 0) instead of taken
+    from the gaps between depths: the compositing of samples spread over disjoint occupied
+    intervals (empty-space skipping), where a sample with delta 0 contributes nothing."""
     tau = sigma * deltas
     acc = torch.cumsum(tau, dim=-1)
     trans = torch.exp(-torch.cat([torch.zeros_like(acc[..., :1]), acc[..., :-1]], dim=-1))
@@ -146,13 +170,16 @@ def depth_from(depth_raw: torch.Tensor, opacity: torch.Tensor, t: torch.Tensor) 
 
 def march_rays(planes: torch.Tensor, origins: torch.Tensor, dirs: torch.Tensor, t: torch.Tensor,
                cube_scale: float, params: tuple[torch.Tensor, ...], density_shift: float, far_opaque: bool,
-               stop_transmittance: float = 0.0) -> dict[str, torch.Tensor]:
-    """origins, dirs [B, R, 3], depths t [B, R, S] ascending -> composite() of the field at o + t d.
+               stop_transmittance: float = 0.0, deltas: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """origins, dirs [B, R, 3], depths t [B, R, S] ascending -> composite() of the field at o + t d
+    (composite_deltas() with deltas [B, R, S] given: empty-space skipping).
 
     The reference of the fused per-ray kernel: points, query_points, composite.
     """
     b, r, s = t.shape
     pts = origins[:, :, None, :] + dirs[:, :, None, :] * t[..., None]  # [B, R, S, 3]
     rgb, sigma = query_points(planes, pts.reshape(b, r * s, 3), cube_scale, params, density_shift)
-    return composite(rgb.reshape(b, r, s, 3), sigma.reshape(b, r, s), t.to(sigma.dtype), far_opaque,
-                     stop_transmittance)
+    rgb, sigma, t = rgb.reshape(b, r, s, 3), sigma.reshape(b, r, s), t.to(sigma.dtype)
+    if deltas is not None:
+        return composite_deltas(rgb, sigma, t, deltas.to(sigma.dtype), stop_transmittance)
+    return composite(rgb, sigma, t, far_opaque, stop_transmittance)

@@ -159,6 +159,14 @@ def test_march(device, shapes, dtypes, gen):
                 for k in ("rgb", "opacity", "depth", "weights"):
                     name = f"march_rays {dtype} B{b} R{r} S{s} C{c} Hd{hd} {h}x{h} stop={stop} shift={shift} {k}"
                     check(name, got[k], want[k], max(rel, 1e-4), max(atol, 1e-4), max(rtol, 1e-3))
+                # empty-space skipping: given intervals, a third of them 0 (samples not evaluated)
+                deltas = (torch.rand(b, r, s, generator=gen) * 0.05 * (torch.rand(b, r, s, generator=gen) > 0.33)
+                          ).to(device)
+                got = _impl("triton").march_rays(planes, origins, dirs, t, 0.25, params, shift, True, stop, deltas)
+                want = reference.march_rays(planes.float(), origins, dirs, t, 0.25, params, shift, True, stop, deltas)
+                for k in ("rgb", "opacity", "depth", "weights"):
+                    name = f"march_rays deltas {dtype} B{b} R{r} S{s} C{c} Hd{hd} {h}x{h} stop={stop} shift={shift} {k}"
+                    check(name, got[k], want[k], max(rel, 1e-4), max(atol, 1e-4), max(rtol, 1e-3))
 
 
 SIZES = {

@@ -43,7 +43,11 @@ def channels_last(planes: torch.Tensor) -> torch.Tensor:
 
 
 def mlp_args(params, device):
-    """The decoder's (w0, b0, w1, b1) as contiguous fp32 on `device`, and its hidden width."""
+    """The decoder's (w0, b0, w1, b1) as contiguous fp32 on `device`, and its hidden width. A folded
+    first layer (w0 None, `reference.fold_first_layer`) becomes the identity: the kernels gain nothing
+    from folding, but compute the same."""
+    if params[0] is None:
+        params = (torch.eye(params[1].shape[0]), *params[1:])
     w0, b0, w1, b1 = (p.detach().to(device=device, dtype=torch.float32).contiguous() for p in params)
     return w0, b0, w1, b1, w0.shape[0]
 

@@ -65,8 +65,8 @@ def query_points(planes, points, cube_scale, params, density_shift):
 
 @triton.jit
 def _march_fwd(planes_ptr, o_ptr, d_ptr, t_ptr, w0_ptr, b0_ptr, w1_ptr, b1_ptr, rgb_ptr, opacity_ptr, depth_ptr,
-               weights_ptr, R, S, H, W, C, HD, scale, shift, last_delta, stop, BLOCK: tl.constexpr,
-               BLOCK_C: tl.constexpr, BLOCK_H: tl.constexpr, OUT_PAD: tl.constexpr):
+               weights_ptr, deltas_ptr, R, S, H, W, C, HD, scale, shift, last_delta, stop, BLOCK: tl.constexpr,
+               BLOCK_C: tl.constexpr, BLOCK_H: tl.constexpr, OUT_PAD: tl.constexpr, HAS_DELTAS: tl.constexpr):
     b, rays, mask, offs_c, cmask = program_block(R, C, BLOCK, BLOCK_C)
     ray = b.to(tl.int64) * R + rays
     ox, oy, oz = load_points(o_ptr, ray, mask, 1.0)
@@ -84,7 +84,12 @@ def _march_fwd(planes_ptr, o_ptr, d_ptr, t_ptr, w0_ptr, b0_ptr, w1_ptr, b1_ptr, 
     n_alive = tl.sum(mask.to(tl.int32), axis=0)
     while (s < S) & (n_alive > 0):
         alive = mask & (trans >= stop)
-        ts, delta, _ = sample_interval(t_ptr, rows, s, S, mask, last_delta)
+        if HAS_DELTAS:  # empty-space skipping: given intervals; a sample with delta 0 reads nothing
+            ts = tl.load(t_ptr + rows + s, mask=mask, other=0.0).to(tl.float32)
+            delta = tl.load(deltas_ptr + rows + s, mask=mask, other=0.0).to(tl.float32)
+            alive = alive & (delta > 0)
+        else:
+            ts, delta, _ = sample_interval(t_ptr, rows, s, S, mask, last_delta)
         f = triplane(planes_ptr, b, (ox + ts * dx) / scale, (oy + ts * dy) / scale,
                      (oz + ts * dz) / scale, H, W, C, offs_c, cmask, alive)
         raw = mlp(f, w0t, b0, w1t, b1)
@@ -106,7 +111,8 @@ def _march_fwd(planes_ptr, o_ptr, d_ptr, t_ptr, w0_ptr, b0_ptr, w1_ptr, b1_ptr, 
     tl.store(depth_ptr + ray, depth, mask=mask)
 
 
-def march_rays(planes, origins, dirs, t, cube_scale, params, density_shift, far_opaque, stop_transmittance=0.0):
+def march_rays(planes, origins, dirs, t, cube_scale, params, density_shift, far_opaque, stop_transmittance=0.0,
+               deltas=None):
     b, _, c, h, w = planes.shape
     r, s = t.shape[1], t.shape[2]
     dev = origins.device
@@ -117,11 +123,12 @@ def march_rays(planes, origins, dirs, t, cube_scale, params, density_shift, far_
     opacity = torch.empty(b, r, device=dev, dtype=torch.float32)
     depth_raw = torch.empty_like(opacity)
     weights = torch.zeros(b, r, s, device=dev, dtype=torch.float32)
+    dl = deltas.float().contiguous() if deltas is not None else tt  # not read without HAS_DELTAS
     if r > 0 and s > 0:
         _march_fwd[(triton.cdiv(r, BLOCK_RAYS), b)](
-            pcl, o, d, tt, w0, b0, w1, b1, rgb, opacity, depth_raw, weights, r, s, h, w, c, hd, float(cube_scale),
+            pcl, o, d, tt, w0, b0, w1, b1, rgb, opacity, depth_raw, weights, dl, r, s, h, w, c, hd, float(cube_scale),
             float(density_shift), far_delta(far_opaque), float(stop_transmittance),
-            BLOCK=BLOCK_RAYS, BLOCK_C=p2(c, 16), BLOCK_H=p2(hd, 16), OUT_PAD=OUT_PAD)
+            BLOCK=BLOCK_RAYS, BLOCK_C=p2(c, 16), BLOCK_H=p2(hd, 16), OUT_PAD=OUT_PAD, HAS_DELTAS=deltas is not None)
     dt = result_dtype(planes)
     rgb, opacity, depth_raw, weights = (x.to(dt) for x in (rgb, opacity, depth_raw, weights))
     return {"rgb": rgb, "opacity": opacity, "depth": depth_from(depth_raw, opacity, t.to(dt)),

@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the latents, cameras and real subset")
     p.add_argument("--cache-dir", default=None, help=f"real-feature cache (default {default_cache_dir()})")
     p.add_argument("--out", default=None, help="append a JSON line with the results to this file")
+    p.add_argument("--skip-empty", action="store_true",
+                   help="render with empty-space skipping (faster; default: the dense sampler, as in training)")
     return p
 
 
@@ -54,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{dataset.resolution}x{dataset.resolution}); device {device}", flush=True)
     t0 = time.time()
     results = compute_metrics(G, dataset, [s[0] for s in specs], device, num_gen=args.num_gen, batch=args.batch,
-                              cache_dir=args.cache_dir, psi=args.trunc, seed=args.seed)
+                              cache_dir=args.cache_dir, psi=args.trunc, seed=args.seed,
+                              skip_empty=args.skip_empty)
     elapsed = time.time() - t0
     for name, kind, n in specs:
         value = results[name]
@@ -65,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         record = {"results": results, "kid_scale": 1, "ckpt": info["source"], "data": str(args.data),
                   "resolution": dataset.resolution, "num_images": len(dataset), "num_gen": args.num_gen,
-                  "trunc": args.trunc, "seed": args.seed, "device": str(device), "total_time_s": round(elapsed, 2),
+                  "trunc": args.trunc, "seed": args.seed, "skip_empty": args.skip_empty, "device": str(device), "total_time_s": round(elapsed, 2),
                   "timestamp": time.time()}
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -135,9 +135,12 @@ def _label_of(dataset: Any, i: int) -> torch.Tensor:
 @torch.no_grad()
 def generated_features(G: torch.nn.Module, n: int, resolution: int, net: FeatureNet, dataset: Any = None,
                        batch: int = 16, psi: float = 1.0, seed: int = 0, progress: bool = True,
-                       with_labels: bool = False) -> np.ndarray | tuple[np.ndarray, torch.Tensor | None]:
+                       with_labels: bool = False, skip_empty: bool = False
+                       ) -> np.ndarray | tuple[np.ndarray, torch.Tensor | None]:
     """Features [n, 2048] of n images rendered by G (deterministic sampling) at `resolution`;
-    with_labels: also the class labels [n, c_dim] they were generated with (None if unconditional)."""
+    with_labels: also the class labels [n, c_dim] they were generated with (None if unconditional).
+    skip_empty: render with empty-space skipping (faster); off by default, so that the numbers
+    are those of the dense sampler the model was trained with and the reference evaluates."""
     cfg = G.cfg
     device = next(G.parameters()).device
     gen = torch.Generator().manual_seed(seed)
@@ -158,7 +161,7 @@ def generated_features(G: torch.nn.Module, n: int, resolution: int, net: Feature
         c = labels[i:i + batch].to(device) if labels is not None else None
         w = G.mapping(z[i:i + batch].to(device), c, psi=psi)
         img = G.render(G.planes(w), cams[i:i + batch].to(device), resolution=resolution, deterministic=True,
-                       w=w)["image"]
+                       w=w, skip_empty=skip_empty)["image"]
         out.append(net(images_to_uint8(img)).cpu().numpy().astype(np.float32))
         bar.update(img.shape[0])
     bar.close()
@@ -168,7 +171,7 @@ def generated_features(G: torch.nn.Module, n: int, resolution: int, net: Feature
 
 def compute_metrics(G: torch.nn.Module, dataset: Any, metrics: str | list[str], device: str | torch.device,
                     num_gen: int | None = None, batch: int = 16, cache_dir: str | Path | None = None,
-                    progress: bool = True, *, psi: float = 1.0, seed: int = 0,
+                    progress: bool = True, *, psi: float = 1.0, seed: int = 0, skip_empty: bool = False,
                     feature_net: FeatureNet | None = None) -> dict[str, float]:
     """FID / KID of G against `dataset` -> {name: value}; KID is reported x1 (not x1000).
 
@@ -187,7 +190,8 @@ def compute_metrics(G: torch.nn.Module, dataset: Any, metrics: str | list[str], 
     real = real_features(dataset, n_real, net, batch, cache_dir, seed, progress)
     if real.shape[0] < 2:
         raise UserError(f"the dataset has {len(dataset)} image(s): FID/KID need at least 2")
-    fake = generated_features(G, n_gen, dataset.resolution, net, dataset, batch, psi, seed, progress)
+    fake = generated_features(G, n_gen, dataset.resolution, net, dataset, batch, psi, seed, progress,
+                              skip_empty=skip_empty)
     results = {}
     for name, kind, n in specs:
         g, r = fake[:num_gen or n], real[:n]

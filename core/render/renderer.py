@@ -6,16 +6,31 @@ generator passes its tri-plane field; tests pass closed-form fields.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 
 from .. import kernels
+from ..kernels.reference import far_delta
+from .occupancy import OccupancyGrid, skip_depths
 from .sampling import importance, stratified
 
 Field = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 # (origins [B, R, 3], dirs [B, R, 3], depths [B, R, S]) -> composite()'s outputs, weights included
 March = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], dict]
+# the same with each sample's interval length given (deltas [B, R, S]): marching skipped samples
+SkipMarch = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], dict]
+
+
+@dataclass
+class Skip:
+    """Empty-space skipping for `render_rays`: `steps` samples per ray over the occupied cells of
+    `grid` (`core.render.occupancy.skip_depths`), marched by `march` with the given intervals."""
+
+    grid: OccupancyGrid
+    steps: int
+    march: SkipMarch
 
 
 def _eval_field(field: Field, origins: torch.Tensor, dirs: torch.Tensor, t: torch.Tensor):
@@ -29,8 +44,8 @@ def _eval_field(field: Field, origins: torch.Tensor, dirs: torch.Tensor, t: torc
 def render_rays(field: Field | None, origins: torch.Tensor, dirs: torch.Tensor, near: torch.Tensor,
                 far: torch.Tensor, num_coarse: int, num_fine: int, far_opaque: bool, deterministic: bool,
                 generator: torch.Generator | None = None, composite_impl: str = "auto",
-                stop_transmittance: float = 0.0, march: March | None = None, pdf_eps: float = 2e-5
-                ) -> dict[str, torch.Tensor]:
+                stop_transmittance: float = 0.0, march: March | None = None, pdf_eps: float = 2e-5,
+                skip: Skip | None = None) -> dict[str, torch.Tensor]:
     """origins, dirs [B, R, 3] (unit dirs), near, far [B] -> rgb [B, R, C], opacity/depth/depth_raw/
     transmittance_last [B, R].
 
@@ -41,10 +56,16 @@ def render_rays(field: Field | None, origins: torch.Tensor, dirs: torch.Tensor, 
     points -> field -> compositing op, inference) the field is not called: the coarse pass marches
     the coarse depths for their weights, the fine pass marches all merged depths again (so the
     coarse samples are evaluated twice, and no per-sample tensor is ever materialised).
+    With `skip` (inference), neither pass runs: the depths come from the occupancy grid and the
+    samples are marched once with their own intervals; the far bound's sample keeps its
+    far_opaque interval.
     """
     b, r, _ = origins.shape
     near_r = near[:, None].expand(b, r)
     far_r = far[:, None].expand(b, r)
+    if skip is not None:
+        t, deltas = skip_depths(skip.grid, origins, dirs, near_r, far_r, skip.steps, far_delta(far_opaque), far_opaque)
+        return _finish(skip.march(origins, dirs, t, deltas))
     t = stratified(near_r, far_r, num_coarse, deterministic, generator)  # [B, R, Nc]
     if march is not None:
         out = march(origins, dirs, t)
