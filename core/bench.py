@@ -1,10 +1,12 @@
 """Benchmarks; prints a markdown table.
 
     python -m core.bench render [--device auto|cpu|cuda] [--preset demo] [--res 128,256,512]
-        [--repeats 3] [--coarse 48] [--fine 48] [--ckpt SPEC]
+        [--repeats 3] [--coarse N] [--fine N] [--ckpt SPEC[,SPEC...]] [--threads N] [--memory]
     python -m core.bench kernels [--size small|real] [--device auto|cpu|cuda] [--repeats 3] [--no-compile]
 
-render: one frame (batch 1, the prior's mean camera) from CACHED tri-planes -- mapping and
+render: the inference paths (dense, folded, empty-space skipping, a latent's first frame) side by
+side with their speed-up and PSNR against a 192 + 192-sample reference (core/bench_paths.py).
+render --memory: one frame (batch 1, the prior's mean camera) from CACHED tri-planes -- mapping and
 synthesis run once, outside the timing; only G.render (rays, tri-plane sampling, decoder MLP,
 importance sampling, compositing) is timed. Per resolution: one warm-up render, then --repeats
 timed renders; reports the median ms per frame, points/s = R*R*(coarse+fine)/seconds, and peak
@@ -48,11 +50,19 @@ def bench_render(args: argparse.Namespace) -> int:
         resolutions = [int(r) for r in args.res.split(",") if r.strip()]
     except ValueError:
         resolutions = []
-    if not resolutions or min(resolutions) < 2 or args.repeats < 1 or args.coarse < 2 or args.fine < 0:
+    if (not resolutions or min(resolutions) < 2 or args.repeats < 1 or (args.coarse is not None and args.coarse < 2)
+            or (args.fine is not None and args.fine < 0)):
         raise UserError("need --res like 128,256,512 (each >= 2), --repeats >= 1, --coarse >= 2, --fine >= 0")
     device = resolve_device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if not args.memory:
+        from .bench_paths import bench_paths
+        return bench_paths(args, resolutions, device)
     cuda = device.type == "cuda"
     G, info = load_generator(args.ckpt or f"random:{args.preset}", device)
+    args.coarse = args.coarse or G.cfg.render.num_coarse
+    args.fine = G.cfg.render.num_fine if args.fine is None else args.fine
     g, n = G.cfg.generator, args.coarse + args.fine
     z = torch.randn(1, g.z_dim, generator=torch.Generator().manual_seed(0)).to(device)
     c = torch.zeros(1, g.c_dim, device=device) if g.c_dim else None  # class 0 (conditional models)
@@ -164,8 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--ckpt", default=None, help="checkpoint file, run folder or random:PRESET (default random:PRESET)")
     r.add_argument("--res", default="128,256,512", help="comma-separated resolutions (default 128,256,512)")
     r.add_argument("--repeats", type=int, default=3, help="timed renders per resolution (default 3)")
-    r.add_argument("--coarse", type=int, default=48, help="coarse samples per ray (default 48)")
-    r.add_argument("--fine", type=int, default=48, help="importance samples per ray (default 48)")
+    r.add_argument("--coarse", type=int, default=None, help="coarse samples per ray (default: the model's)")
+    r.add_argument("--fine", type=int, default=None, help="importance samples per ray (default: the model's)")
+    r.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
+    r.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's)")
+    r.add_argument("--memory", action="store_true",
+                   help="instead of the paths table: throughput and peak memory of the default path")
     r.set_defaults(func=bench_render)
     k = sub.add_parser("kernels", help="time the render ops (core.kernels): reference, torch.compile, triton")
     k.add_argument("--device", default="auto", help="auto | cpu | cuda")

@@ -204,14 +204,15 @@ def _decode_rows(pre: torch.Tensor, affine, fc1, dec) -> torch.Tensor:
 
 def _agrees(G, planes, values, box: Box, res: int, block, kind: str, n: int = 256) -> bool:
     """The first block's values at n random nodes against G.decode / G.query at the same points."""
-    from .grid import node_points
     i0, i1, j0, j1 = block
     gen = torch.Generator().manual_seed(1)
     ii = torch.randint(i0, i1, (n,), generator=gen)
     jj = torch.randint(j0, j1, (n,), generator=gen)
     kk = torch.randint(0, res, (n,), generator=gen)
-    flat = (ii * res + jj) * res + kk
-    pts = torch.cat([node_points(box, res, int(f), int(f) + 1) for f in flat])[None].to(planes.device, planes.dtype)
+    ijk = torch.stack([ii, jj, kk], dim=-1).to(torch.float64)  # node_points' formula, for these nodes
+    lo = torch.tensor(box.lo, dtype=torch.float64)
+    pts = (lo + ijk * torch.as_tensor(box.spacing(res), dtype=torch.float64)).to(torch.float32)
+    pts = pts[None].to(planes.device, planes.dtype)
     if kind == "activated":
         ref = G.query(planes, pts)[1][0]
     else:

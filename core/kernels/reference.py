@@ -86,13 +86,17 @@ def triplane_sample(planes: torch.Tensor, points: torch.Tensor, cube_scale: floa
 
 def decoder_mlp(feats: torch.Tensor, params: tuple[torch.Tensor, ...]) -> torch.Tensor:
     """feats [..., C] -> raw [..., 4]. params = (w0 [Hd, C], b0 [Hd], w1 [4, Hd], b1 [4]) with the
-    equalised-lr gains already folded in (`TriPlaneDecoder.params()`): lrelu(x w0^T + b0) w1^T + b1."""
+    equalised-lr gains already folded in (`TriPlaneDecoder.params()`): lrelu(x w0^T + b0) w1^T + b1.
+    With w0 None (folded) and no gradient recorded, feats is overwritten (it is scratch by then)."""
     w0, b0, w1, b1 = params
     # w0 None: the first layer is folded into the planes (`fold_first_layer`), feats are x w0^T already
-    hidden = feats + b0 if w0 is None else F.linear(feats, w0, b0)
     # in place when no graph is recorded: a fresh output tensor costs more than the activation itself
-    inplace = not (torch.is_grad_enabled() and hidden.requires_grad)
-    hidden = F.leaky_relu(hidden, LRELU_SLOPE, inplace=inplace)
+    recording = torch.is_grad_enabled() and any(p is not None and p.requires_grad for p in (feats, w0, b0))
+    if w0 is None:  # folded: feats are a fresh lookup result (query_points), updated in place
+        hidden = feats + b0 if recording else feats.add_(b0)
+    else:
+        hidden = F.linear(feats, w0, b0)
+    hidden = F.leaky_relu(hidden, LRELU_SLOPE, inplace=not recording)
     return F.linear(hidden, w1, b1)
 
 

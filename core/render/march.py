@@ -51,9 +51,13 @@ def march_compact(field: ItemField, origins: torch.Tensor, dirs: torch.Tensor, t
             ts = t[i, alive, s0:s1]
             valid = dl > 0
             pts = origins[i, alive, None, :] + dirs[i, alive, None, :] * ts[..., None]  # [n, k, 3]
-            c, sig = field(i, pts[valid][None])
-            sigma = torch.zeros(dl.shape, device=dev, dtype=dtype)
-            sigma[valid] = sig[0].to(dtype)
+            dense = bool(valid.all())  # the usual case: no scatter needed
+            c, sig = field(i, (pts.reshape(1, -1, 3) if dense else pts[valid][None]))
+            if dense:
+                sigma, c = sig[0].reshape(dl.shape).to(dtype), c[0].reshape(*dl.shape, -1).to(dtype)
+            else:
+                sigma = torch.zeros(dl.shape, device=dev, dtype=dtype)
+                sigma[valid] = sig[0].to(dtype)
             tau = sigma * dl.to(dtype)
             acc = torch.cumsum(tau, -1)
             t_in = trans[i, alive, None] * torch.exp(-torch.cat([torch.zeros_like(acc[:, :1]), acc[:, :-1]], -1))
@@ -61,9 +65,12 @@ def march_compact(field: ItemField, origins: torch.Tensor, dirs: torch.Tensor, t
             if stop_transmittance > 0:
                 w = torch.where(t_in >= stop_transmittance, w, torch.zeros_like(w))
             weights[i, alive, s0:s1] = w
-            col = torch.zeros(*dl.shape, channels, device=dev, dtype=dtype)
-            col[valid] = c[0].to(dtype)
-            rgb[i, alive] += (w[..., None] * col).sum(1)
+            if dense:
+                col = c
+            else:
+                col = torch.zeros(*dl.shape, channels, device=dev, dtype=dtype)
+                col[valid] = c[0].to(dtype)
+            rgb[i, alive] += torch.einsum("nk,nkc->nc", w, col)
             trans[i, alive] = t_in[:, -1] * torch.exp(-tau[:, -1])
     opacity = weights.sum(-1)
     depth_raw = (weights * t.to(dtype)).sum(-1)

@@ -30,7 +30,8 @@ import torch
 import torch.nn.functional as F
 
 PROBE_RES = 16
-TRAVERSAL_MARGIN = 1  # cells added to the dilation for skip_depths' one-cell segments
+TRAVERSAL_MARGIN = 1  # cells added to the dilation for skip_depths' segments
+SEGMENT_CELLS = 2  # skip_depths' segments are up to this many cells long (the margin covers up to 2)
 
 
 def reach_half_size(cam_cfg, radius: float | None = None) -> float:
@@ -164,9 +165,9 @@ def skip_depths(grid: OccupancyGrid, origins: torch.Tensor, dirs: torch.Tensor, 
 
     origins, dirs [B, R, 3], near, far [B, R] -> t, deltas [B, R, steps + 1], t ascending.
 
-    [near, far] is cut into K segments of at most one cell; a segment is occupied when the grid is
+    [near, far] is cut into K segments of at most two cells; a segment is occupied when the grid is
     occupied at its midpoint (the dilated grid makes that conservative: every point of the segment
-    lies within one cell of the midpoint). Only occupied segments get samples: glued end to end they
+    lies within one cell of the midpoint, so in a neighbour of the midpoint's cell). Only occupied segments get samples: glued end to end they
     form the ray's occupied length L (coordinate s in [0, L]). The samples are the deterministic
     inverse-CDF levels (j + 0.5) / steps of a density over s: a `uniform` share spread evenly, the
     rest following the compositing weights the grid's density estimate predicts per segment (the
@@ -179,7 +180,7 @@ def skip_depths(grid: OccupancyGrid, origins: torch.Tensor, dirs: torch.Tensor, 
     """
     b, r, _ = origins.shape
     span = far - near
-    k = max(1, int(math.ceil(float(span.max()) / grid.cell)))
+    k = max(1, int(math.ceil(float(span.max()) / (SEGMENT_CELLS * grid.cell))))
     seg = (span / k)[..., None]  # [B, R, 1]
     mid = near[..., None] + seg * (torch.arange(k, device=near.device, dtype=near.dtype) + 0.5)  # [B, R, K]
     occ, dens = grid.lookup(origins[:, :, None, :] + dirs[:, :, None, :] * mid[..., None], with_density=True)
