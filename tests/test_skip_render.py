@@ -22,8 +22,9 @@ def demo():
     G, _ = load_generator("demo")
     g = G.cfg.generator
     with torch.no_grad():
-        c = torch.eye(g.c_dim)[[0, 3]]
-        w = G.mapping(torch.randn(2, g.z_dim, generator=torch.Generator().manual_seed(0)), c, psi=0.7)
+        # the duck and a soccer ball without truncation: harder surfaces than the mean latent's
+        c = torch.eye(g.c_dim)[[1, 3]]
+        w = G.mapping(torch.randn(2, g.z_dim, generator=torch.Generator().manual_seed(0)), c, psi=1.0)
         planes = G.planes(w)
     return G, planes
 
@@ -57,7 +58,7 @@ def test_demo_skips_and_is_closer_to_the_dense_reference_than_the_dense_path(dem
         fast = G.render(planes, cams, resolution=40)  # the default at inference
     assert counted["skip"] > 0 and counted["build"] == 1
     for k in range(2):
-        assert _psnr(fast["image"][k], ref["image"][k]) >= _psnr(dense["image"][k], ref["image"][k]) - 0.5
+        assert _psnr(fast["image"][k], ref["image"][k]) >= _psnr(dense["image"][k], ref["image"][k])
         assert _psnr(fast["image"][k], ref["image"][k]) > 40
     assert float((fast["opacity"] - ref["opacity"]).abs().mean()) < 5e-3
     hit = ref["opacity"] > 0.5

@@ -1,8 +1,10 @@
 """The viewer application: its state, workers and GL objects, and the per-frame glue.
 
 Threads: the GUI thread (this file, the panels, viewer/gl.py) owns the window and the GL context
-and never renders; `RenderWorker` renders (latest request wins); `ModelLoader` opens models;
-export jobs render videos. Each frame (viewer/runner.py): the app takes finished work (model,
+and never runs the network (it only draws with GL, the baked preview included); `RenderWorker`
+renders (latest request wins) and, in its idle time, bakes the latent for the GL preview shown
+while the camera moves (viewer/bake_jobs.py); `ModelLoader` opens models; export jobs render
+videos. Each frame (viewer/runner.py): the app takes finished work (model,
 render, thumbnails) and advances animations, the runner runs the panels' hooks (shortcuts, the
 training job, the file dialog) and draws the panels, then the app submits a render request if what
 should be on screen changed. Panels see the app through `viewer.app_api.ViewerApi`; this module
@@ -84,6 +86,9 @@ class ViewerApp:
         from .train_controller import TrainingController
 
         self.training = TrainingController(self)  # the training panel's run, dataset tool and actions
+        from .bake_jobs import BakeController
+
+        self.bakes = BakeController(self)  # the baked GL preview while the camera moves
         self.loader.load(state.model.spec)
 
     # ------------------------------------------------------------------ requests
@@ -102,10 +107,10 @@ class ViewerApp:
         cam = self.state.camera.camera
         return self.state.latent.spec(g.c_dim, g.pose_cond, (cam.yaw, cam.pitch))
 
-    def current_request(self, interactive: bool = False) -> RenderRequest | None:
+    def current_request(self, interactive: bool = False, baked: bool = False) -> RenderRequest | None:
         if self.model is None:
             return None
-        return RenderRequest(self.model, self.latent_spec(), self.view_spec(), interactive)
+        return RenderRequest(self.model, self.latent_spec(), self.view_spec(), interactive, baked=baked)
 
     def moving(self, now: float) -> bool:
         s = self.state
@@ -128,6 +133,7 @@ class ViewerApp:
         self.perf.frame_ms.append(dt * 1000)
         self._poll_model()
         self._poll_results(now)
+        self.bakes.poll()
         self.mesh.poll()
         self._animate(dt)
 
@@ -136,7 +142,15 @@ class ViewerApp:
         now = time.monotonic()
         r = self.state.render
         self.worker.configure(r.progressive, r.adaptive, r.moving_samples, 1.0 / max(r.target_fps, 1.0))
-        req = self.current_request(self.moving(now))
+        moving, baked = self.moving(now), self.bakes.available()
+        if moving and baked:  # the GL preview shows the moving view: neural renders would only slow it
+            if self._last_key is not None:  # stop a refinement in progress; resubmit once still
+                self.worker.cancel()
+                self._last_key = None
+            self._set_idling()
+            self._autosave(now)
+            return
+        req = self.current_request(moving, baked)  # baked: no neural preview before the full frame
         if req is None:
             return
         key = (req.model.uid, req.latent, req.view, req.interactive)
@@ -200,6 +214,7 @@ class ViewerApp:
         self._keep_camera = False
         self.worker.error = None
         self.engine.cache.clear()
+        self.bakes.cache.clear()
 
     def _poll_results(self, now: float) -> None:
         r = self.worker.poll()
@@ -235,6 +250,12 @@ class ViewerApp:
         """The viewport texture at size x size pixels (redrawn through the shader when anything changed)."""
         if self.display is not None and self.state.mesh.show_mesh:
             return self.mesh.texture(size)  # the mesh with the same camera (viewer/mesh_gl.py)
+        self.bakes.on_screen = False
+        if self.display is not None and self.bakes.showing(time.monotonic()):
+            tex = self.bakes.texture(size)  # the baked GL preview, drawn from the current camera
+            if tex is not None:
+                self.bakes.on_screen = True
+                return tex
         if self.display is None or self.result is None:
             return None
         r = self.result
@@ -366,6 +387,7 @@ class ViewerApp:
             self.training.close()  # a training run keeps going (it is a separate process)
         self.worker.close()
         self.mesh.close()
+        self.bakes.close()
         if self.options.use_session:
             try:
                 save_session(self.state)

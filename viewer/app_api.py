@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import torch
 
+from .bake_jobs import BakeController
 from .export import ExportJob
 from .mesh_jobs import MeshController
 from .model import ModelLoader
@@ -67,6 +68,7 @@ class ViewerApi(Protocol):
     worker: RenderWorker
     engine: RenderEngine
     mesh: MeshController
+    bakes: BakeController  # the baked GL preview while the camera moves
     perf: Perf
     export_job: ExportJob | None
     messages: dict[str, str]  # panel -> its last message (errors shown in the window)
@@ -83,7 +85,7 @@ class ViewerApi(Protocol):
 
     def latent_spec(self) -> Any: ...
 
-    def current_request(self, interactive: bool = False) -> RenderRequest | None: ...
+    def current_request(self, interactive: bool = False, baked: bool = False) -> RenderRequest | None: ...
 
     def display_texture(self, size: int) -> int | None: ...
 

@@ -130,6 +130,16 @@ class RenderWorker:
             self._cond.notify_all()
             return self._latest
 
+    def cancel(self) -> None:
+        """Drop the pending request and stop the one being refined (between tiles): nothing new is
+        wanted for now (the baked preview is on screen). The next submit starts afresh."""
+        with self._cond:
+            self._latest += 1
+            if self._pending is not None:
+                self._pending = None
+                self.stats.dropped += 1
+            self._cond.notify_all()
+
     def add_idle_task(self, task: Callable[[], None]) -> None:
         """Run `task` on the worker thread when no request is pending (thumbnails and the like)."""
         with self._cond:
@@ -226,7 +236,7 @@ class RenderWorker:
             return []  # already on screen at full quality
         predicted = self.adaptive.predict(full)
         quick = predicted is not None and predicted <= target_s
-        if quick or preview.cost >= full.cost or self._shown == (view_key, "preview"):
+        if quick or req.baked or preview.cost >= full.cost or self._shown == (view_key, "preview"):
             return [full]
         return [preview, full]  # fast feedback first
 

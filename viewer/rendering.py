@@ -70,13 +70,15 @@ class ViewSpec:
 
 @dataclass(frozen=True, eq=False)
 class RenderRequest:
-    """One thing to show: model + latent + view. `interactive`: the camera is moving right now."""
+    """One thing to show: model + latent + view. `interactive`: the camera is moving right now;
+    `baked`: the baked GL preview is on screen, so no neural preview is needed before the full frame."""
 
     model: LoadedModel
     latent: LatentSpec
     view: ViewSpec
     interactive: bool = False
     generation: int = 0
+    baked: bool = False
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,8 @@ class RenderState:
     target_fps: float = 12.0
     moving_samples: float = 0.5  # sample multiplier while the camera moves
     progressive: bool = True  # refine to full quality when the view is still
+    baked_preview: bool = True  # while the camera moves, ray-march the latent's baked field with GL
+    bake_res: int = 128  # nodes per side of the baked field
 
 
 @dataclass
@@ -288,6 +290,7 @@ def sanitise(state: ViewerState, warnings: list[str]) -> ViewerState:
     lat.t = min(max(lat.t, 0.0), 1.0)
     r.resolution = min(max(int(r.resolution), 16), 1024)
     r.target_fps = min(max(r.target_fps, 1.0), 120.0)
+    r.bake_res = min(max(int(r.bake_res), 32), 256)
     m = state.mesh
     m.resolution = min(max(int(m.resolution), 32), 1024)
     if m.shading not in MESH_SHADING:

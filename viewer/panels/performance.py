@@ -31,6 +31,10 @@ def draw(app: ViewerApi) -> None:
     s, c = w.stats, app.engine.cache
     hint(f"requests {s.submitted}, rendered {s.rendered}, dropped {s.dropped}, cancelled {s.cancelled}; "
          f"plane cache {c.hits} hits / {c.misses} misses; torch threads {app.torch_threads}")
+    b = app.bakes.stats
+    if b.baked:
+        hint(f"baked preview: {b.baked} bakes (last {b.last_s:.2f} s on the {b.thread} thread, upload "
+             f"{b.upload_s * 1000:.0f} ms), {b.dropped} dropped")
     plot_size = imgui.ImVec2(-1, max(140.0, (imgui.get_content_region_avail().y - 8) / 2))
     if frame_ms.size and implot.begin_plot("frame time (ms)", plot_size):
         implot.setup_axes("frame", "ms", implot.AxisFlags_.auto_fit, implot.AxisFlags_.auto_fit)

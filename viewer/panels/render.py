@@ -6,10 +6,11 @@ from typing import TYPE_CHECKING
 
 from imgui_bundle import imgui
 
+from ..bake_jobs import BAKE_RESOLUTIONS
 from ..export import depth_range
 from ..rendering import MIN_COARSE
 from ..state import COLORMAPS, RENDER_MODES, RESOLUTIONS
-from .common import combo, hint
+from .common import combo, hint, line
 
 if TYPE_CHECKING:
     from ..app_api import ViewerApi
@@ -48,6 +49,7 @@ def draw(app: ViewerApi) -> None:
     _, r.adaptive = imgui.checkbox("adaptive resolution while moving", r.adaptive)
     _, r.target_fps = imgui.slider_float("target fps", r.target_fps, 2.0, 60.0, "%.0f")
     _, r.moving_samples = imgui.slider_float("samples x while moving", r.moving_samples, 0.1, 1.0, "%.2f")
+    _baked_preview(app)
     imgui.separator_text("Background")
     if app.model is not None and app.model.cfg.generator.bg_model != "none":
         _, r.show_bg_model = imgui.checkbox("the model's background scene", r.show_bg_model)
@@ -64,3 +66,29 @@ def _resolution_combo(label: str, value: int) -> tuple[bool, int]:
     options = sorted({*RESOLUTIONS, int(value)})
     changed, text = combo(label, str(value), [str(x) for x in options])
     return changed, int(text)
+
+
+def _baked_preview(app: ViewerApi) -> None:
+    """The baked GL preview's toggle, its grid resolution and what it is doing."""
+    r = app.state.render
+    _, r.baked_preview = imgui.checkbox("baked preview while moving", r.baked_preview)
+    if imgui.is_item_hovered():
+        imgui.set_tooltip("while the camera moves, ray-march the latent's baked colour and density with OpenGL "
+                          "at the viewport's size; the neural render replaces it once the view is still")
+    if not r.baked_preview:
+        return
+    options = sorted({*BAKE_RESOLUTIONS, int(r.bake_res)})
+    _, text = combo("bake grid", str(r.bake_res), [str(x) for x in options])
+    r.bake_res = int(text)
+    b, s = app.bakes, app.bakes.stats
+    if b.error:
+        status = b.error
+    elif b.available():
+        status = f"baked {r.bake_res}^3 in {s.last_s:.2f} s, uploaded in {s.upload_s * 1000:.0f} ms"
+    elif b.busy:
+        status = "baking ..."
+    else:
+        status = "bakes after the latent's first frame"
+    line(status)
+    if app.model is not None and app.model.cfg.generator.bg_model != "none":
+        hint("the preview shows the plain background colour, not the model's background scene")

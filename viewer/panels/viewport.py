@@ -1,4 +1,5 @@
-"""The viewport: the render (through the display shader), orbit by drag, zoom by wheel, quality badge."""
+"""The viewport: the render (through the display shader, or the baked GL preview while the camera
+moves), orbit by drag, zoom by wheel, quality badge."""
 
 from __future__ import annotations
 
@@ -79,20 +80,18 @@ def _badge(app: ViewerApi, dl, p0: imgui.ImVec2, p1: imgui.ImVec2) -> None:
         which = "extracted" if app.mesh.result is not None and mesh is app.mesh.result.mesh else "preview 64^3"
         text = f"mesh ({which}): {len(mesh.faces)} faces  [G: volume render]" if mesh is not None else \
             "mesh: none yet (Mesh panel)  [G: volume render]"
-        size = imgui.calc_text_size(text)
-        dl.add_rect_filled(imgui.ImVec2(p0.x + pad - 3, p0.y + pad - 2),
-                           imgui.ImVec2(p0.x + pad + size.x + 3, p0.y + pad + size.y + 2), 0xB0000000, 3.0)
-        dl.add_text(imgui.ImVec2(p0.x + pad, p0.y + pad), imgui.get_color_u32(FULL_COLOR), text)
+        _label(dl, p0, pad, text, FULL_COLOR)
+    elif app.bakes.on_screen:
+        side = int(p1.x - p0.x)
+        busy = "  (refining...)" if app.worker.busy else ""
+        _label(dl, p0, pad, f"baked preview {app.state.render.bake_res}^3 (OpenGL)  {side}x{side}{busy}",
+               PREVIEW_COLOR)
     elif r is not None:
         q = r.quality
         busy = app.worker.busy
         text = f"{q.level} {q.resolution}x{q.resolution}  {q.num_coarse}+{q.num_fine} samples  " \
                f"{r.render_s * 1000:.0f} ms" + ("  (refining...)" if busy and q.level != "full" else "")
-        col = FULL_COLOR if q.level == "full" else PREVIEW_COLOR
-        size = imgui.calc_text_size(text)
-        dl.add_rect_filled(imgui.ImVec2(p0.x + pad - 3, p0.y + pad - 2),
-                           imgui.ImVec2(p0.x + pad + size.x + 3, p0.y + pad + size.y + 2), 0xB0000000, 3.0)
-        dl.add_text(imgui.ImVec2(p0.x + pad, p0.y + pad), imgui.get_color_u32(col), text)
+        _label(dl, p0, pad, text, FULL_COLOR if q.level == "full" else PREVIEW_COLOR)
     msg = None
     if app.model is None and app.loader.loading:
         dots = "." * (1 + int(time.monotonic() * 2) % 3)
@@ -108,6 +107,14 @@ def _badge(app: ViewerApi, dl, p0: imgui.ImVec2, p1: imgui.ImVec2) -> None:
                            0xC0000000, 4.0)
         col = ERROR_COLOR if (app.model_error or app.worker.error) else FULL_COLOR
         dl.add_text(c, imgui.get_color_u32(col), msg)
+
+
+def _label(dl, p0: imgui.ImVec2, pad: int, text: str, color: imgui.ImVec4) -> None:
+    """One line of text on a dark box in the image's top-left corner."""
+    size = imgui.calc_text_size(text)
+    dl.add_rect_filled(imgui.ImVec2(p0.x + pad - 3, p0.y + pad - 2),
+                       imgui.ImVec2(p0.x + pad + size.x + 3, p0.y + pad + size.y + 2), 0xB0000000, 3.0)
+    dl.add_text(imgui.ImVec2(p0.x + pad, p0.y + pad), imgui.get_color_u32(color), text)
 
 
 def status_line(app: ViewerApi) -> None:
