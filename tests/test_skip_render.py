@@ -132,3 +132,30 @@ def test_patches_render_the_crop_of_the_full_skipped_image(demo):
         part = G.render(planes, cams, resolution=16, patch=patch)["image"]
     torch.testing.assert_close(part[0], full[0, :, 16:32, 8:24], atol=1e-5, rtol=0)
     torch.testing.assert_close(part[1], full[1, :, 8:24, 0:16], atol=1e-5, rtol=0)
+
+
+def test_prepare_builds_ahead_and_prepared_says_so(demo, counted):
+    G, planes = demo
+    planes = planes.clone()
+    assert not G.prepared(planes)
+    grid = G.prepare(planes)
+    assert grid is not None and not grid.fog and counted["build"] == 1 and G.prepared(planes)
+    with torch.no_grad():
+        G.render(planes, G.default_cameras(2), resolution=8)
+    assert counted["build"] == 1  # the render found it
+
+
+def test_viewer_first_frame_of_a_latent_does_not_wait_for_the_grid(counted):
+    """The viewer's engine renders a latent's first frame densely (no grid build on the critical
+    path of a latent switch); the next frame of the same latent skips, building the grid once."""
+    from viewer.camera import preset
+    from viewer.latent import LatentSpec
+    from viewer.rendering import LoadedModel, Quality, RenderEngine, RenderRequest, ViewSpec
+    G, info = load_generator("demo")
+    model = LoadedModel(G, info, "demo", torch.device("cpu"))
+    engine = RenderEngine()
+    req = RenderRequest(model, LatentSpec.from_seed(0, 1.0, 1), ViewSpec(preset("mean", G.cfg.camera), "rgb", 16))
+    engine.render(req, Quality(16, 8, 8))
+    assert counted["build"] == 0 and counted["skip"] == 0
+    engine.render(req, Quality(16, 8, 8))
+    assert counted["build"] == 1 and counted["skip"] > 0

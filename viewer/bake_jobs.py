@@ -178,6 +178,7 @@ class BakeController:
             try:
                 planes = engine.planes(model, latent)[0]
                 with torch.no_grad():
+                    model.G.prepare(planes)  # the neural refine's occupancy grid, off the critical path
                     field = bake(model.G, planes, res, cancel=stale)
                 self._done.append((key, field, None, time.perf_counter() - t0, name))
             except Cancelled:

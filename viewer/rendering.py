@@ -210,6 +210,9 @@ class RenderEngine:
         model, view = req.model, req.view
         G = model.G
         planes, w, hit = self.planes(model, req.latent)
+        # a latent's first frame does not wait for its occupancy grid (G.prepare, run on the worker
+        # when idle, or the next frame builds it): switching latents stays as quick as before
+        skip = None if hit or G.prepared(planes) else False
         cams = view.camera.to_cameras(model.cfg.camera, device=model.device)
         r_full = quality.resolution
         tile = tile_size(r_full, max_tile)
@@ -225,7 +228,7 @@ class RenderEngine:
                                                   torch.tensor([[i * tile / r_full, j * tile / r_full]]))
                 out = G.render(planes, cams, resolution=tile, patch=patch, num_coarse=quality.num_coarse,
                                num_fine=quality.num_fine, background=view.background, w=w,
-                               show_background=view.show_bg_model)
+                               show_background=view.show_bg_model, skip_empty=skip)
                 img = out["image"][0]
                 if view.mode == "normals":
                     nrm = surface_normals(G, planes, cams, out["depth"], tile, patch)[0]

@@ -223,6 +223,25 @@ class TriPlaneGenerator(nn.Module):
             result[k] = out[k].reshape(b, 1, res, res)
         return result
 
+    @torch.no_grad()
+    def prepare(self, planes: torch.Tensor) -> OccupancyGrid | None:
+        """Build now what inference renders of `planes` cache with them (the occupancy grid, the
+        folded decoder), e.g. on a worker thread before the frames that use it; returns the grid
+        (None when the config turns skipping off). Renders build it themselves when it is missing."""
+        grid, _ = self._inference_extras(planes, kernels.channels_last(planes), self.cfg.render.skip_empty,
+                                         kernels.will_use_triton(self.cfg.render.kernel_impl, planes))
+        return grid
+
+    def prepared(self, planes: torch.Tensor) -> bool:
+        """Whether renders of `planes` find their occupancy grid built (or need none: skipping off)."""
+        rc = self.cfg.render
+        return not rc.skip_empty or plane_cache.has(planes, self._grid_key())
+
+    def _grid_key(self) -> tuple:
+        rc = self.cfg.render
+        return ("occupancy", id(self), tuple(p._version for p in self.decoder.parameters()),
+                (rc.skip_grid_res, rc.skip_max_loss, rc.skip_dilation, rc.skip_max_occupied))
+
     def _inference_extras(self, key: torch.Tensor, planes: torch.Tensor, want_skip: bool, triton: bool
                           ) -> tuple[OccupancyGrid | None, tuple | None]:
         """(occupancy grid or None, (folded planes, folded params) or None) of these planes, cached
@@ -236,9 +255,8 @@ class TriPlaneGenerator(nn.Module):
                                         lambda: kernels.fold_first_layer(planes, self.decoder.params()))
         if not want_skip:
             return None, folded
-        settings = (rc.skip_grid_res, rc.skip_max_loss, rc.skip_dilation, rc.skip_max_occupied)
-        grid = plane_cache.cached(key, ("occupancy", id(self), versions, settings),
-                                  lambda: build_for_generator(self, planes, *settings))
+        grid_key = self._grid_key()
+        grid = plane_cache.cached(key, grid_key, lambda: build_for_generator(self, planes, *grid_key[-1]))
         return grid, folded
 
     def _skip_march(self, planes: torch.Tensor, folded: tuple | None, triton: bool, impl: str):

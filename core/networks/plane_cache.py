@@ -47,6 +47,14 @@ def cached(planes: torch.Tensor, key: tuple, build: Callable[[], Any]) -> Any:
     return value
 
 
+def has(planes: torch.Tensor, key: tuple) -> bool:
+    """Whether `cached(planes, key, ...)` would return without building."""
+    with _lock:
+        entry = _cache.get(id(planes))
+        hit = entry[1].get(key) if entry is not None and entry[0]() is planes else None
+    return hit is not None and hit[0] == planes._version
+
+
 def clear() -> None:
     """Forget every entry (tests, benchmarks timing a first frame)."""
     with _lock:
