@@ -159,3 +159,20 @@ def test_viewer_first_frame_of_a_latent_does_not_wait_for_the_grid(counted):
     assert counted["build"] == 0 and counted["skip"] == 0
     engine.render(req, Quality(16, 8, 8))
     assert counted["build"] == 1 and counted["skip"] > 0
+
+
+def test_decoder_is_folded_from_a_planes_second_render_on(demo, monkeypatch):
+    """A one-off render does not pay for the fold; the second render of the same planes folds."""
+    from core import kernels
+    G, planes = demo
+    planes = planes.clone()
+    folds = []
+    fold = kernels.fold_first_layer
+    monkeypatch.setattr(kernels, "fold_first_layer", lambda *a: folds.append(1) or fold(*a))
+    with torch.no_grad():
+        first = G.render(planes, G.default_cameras(2), resolution=12)
+        assert not folds
+        second = G.render(planes, G.default_cameras(2), resolution=12)
+        G.render(planes, G.default_cameras(2), resolution=12)
+    assert len(folds) == 1
+    torch.testing.assert_close(first["image"], second["image"], atol=2e-5, rtol=0)

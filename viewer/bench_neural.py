@@ -5,8 +5,8 @@ Paths: "dense" = `render.skip_empty` and `render.fold_decoder` off (every infere
 skipping); "skip" = the defaults. They alternate within each repeat. Per resolution: orbit frames
 per second (full-quality samples, planes cached, a new camera every frame), the full-quality
 refine of a still view, its ratio to the dense path and the PSNR of that frame against a
-192 + 192-sample dense render; then the first frame after switching to a new latent (planes, the
-occupancy grid and the preview render, at the adaptive controller's first resolution).
+192 + 192-sample dense render; then the first frame after switching to a new latent (planes and
+the preview render, at the adaptive controller's first resolution).
 """
 
 from __future__ import annotations
@@ -104,6 +104,7 @@ def run(engine: RenderEngine, model: LoadedModel, resolutions: list[int], frames
                 times[p].append(time.perf_counter() - t0)
         t = {p: statistics.median(v) for p, v in times.items()}
         print(f"\nfirst frame of a new latent ({first_res}^2, full samples; planes included): dense "
-              f"{t['dense'] * 1e3:.0f} ms, skip {t['skip'] * 1e3:.0f} ms (grid built inside)")
+              f"{t['dense'] * 1e3:.0f} ms, skip {t['skip'] * 1e3:.0f} ms (the viewer renders a latent's first frame "
+              "densely and prepares its grid when idle)")
     finally:
         rc.skip_empty, rc.fold_decoder = saved

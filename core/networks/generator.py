@@ -229,7 +229,7 @@ class TriPlaneGenerator(nn.Module):
         folded decoder), e.g. on a worker thread before the frames that use it; returns the grid
         (None when the config turns skipping off). Renders build it themselves when it is missing."""
         grid, _ = self._inference_extras(planes, kernels.channels_last(planes), self.cfg.render.skip_empty,
-                                         kernels.will_use_triton(self.cfg.render.kernel_impl, planes))
+                                         kernels.will_use_triton(self.cfg.render.kernel_impl, planes), fold_now=True)
         return grid
 
     def prepared(self, planes: torch.Tensor) -> bool:
@@ -242,17 +242,22 @@ class TriPlaneGenerator(nn.Module):
         return ("occupancy", id(self), tuple(p._version for p in self.decoder.parameters()),
                 (rc.skip_grid_res, rc.skip_max_loss, rc.skip_dilation, rc.skip_max_occupied))
 
-    def _inference_extras(self, key: torch.Tensor, planes: torch.Tensor, want_skip: bool, triton: bool
-                          ) -> tuple[OccupancyGrid | None, tuple | None]:
+    def _inference_extras(self, key: torch.Tensor, planes: torch.Tensor, want_skip: bool, triton: bool,
+                          fold_now: bool = False) -> tuple[OccupancyGrid | None, tuple | None]:
         """(occupancy grid or None, (folded planes, folded params) or None) of these planes, cached
-        with them (`plane_cache`). The fold serves the PyTorch reference only: the Triton kernels
-        gain nothing from it."""
+        with them (`plane_cache`). The fold serves the PyTorch reference only (the Triton kernels
+        gain nothing from it), and from the planes' second render on (or `fold_now`): it costs about
+        what it saves in one frame (0.15 s for 512^2 planes), so a one-off render goes without."""
         rc = self.cfg.render
         versions = tuple(p._version for p in self.decoder.parameters())
         folded = None
         if not triton and rc.fold_decoder:
-            folded = plane_cache.cached(key, ("fold", id(self), versions, planes.device),
-                                        lambda: kernels.fold_first_layer(planes, self.decoder.params()))
+            fold_key = ("fold", id(self), versions, planes.device)
+            if fold_now or plane_cache.has(key, ("seen", *fold_key[1:])):
+                folded = plane_cache.cached(key, fold_key,
+                                            lambda: kernels.fold_first_layer(planes, self.decoder.params()))
+            else:
+                plane_cache.cached(key, ("seen", *fold_key[1:]), lambda: True)
         if not want_skip:
             return None, folded
         grid_key = self._grid_key()

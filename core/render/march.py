@@ -19,7 +19,7 @@ from ..kernels.reference import depth_from
 # (batch item i, points [1, n, 3]) -> (rgb [1, n, C], sigma [1, n])
 ItemField = Callable[[int, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
-ROUND_STEPS = 8
+ROUND_STEPS = 16
 
 
 def march_compact(field: ItemField, origins: torch.Tensor, dirs: torch.Tensor, t: torch.Tensor,

@@ -152,8 +152,10 @@ def build_for_generator(G, planes: torch.Tensor, res: int, max_loss: float, dila
     lo = tuple(float(c - half) for c in centre)
     threshold = density_threshold(max_loss, cam.near, cam.far)
     probe_cell = 2 * half / PROBE_RES
-    probe = grid_from_nodes(generator_node_density(G, planes, lo, probe_cell, PROBE_RES + 1), lo, probe_cell,
-                            threshold, 0, max_occupied)
+    # the probe's few nodes through G.query: the separable grid's per-plane copies would cost more
+    nodes = torch.cat([field_node_density(lambda p, i=i: G.query(planes[i:i + 1], p), lo, probe_cell, PROBE_RES + 1,
+                                          planes.device) for i in range(planes.shape[0])])
+    probe = grid_from_nodes(nodes, lo, probe_cell, threshold, 0, max_occupied)
     if probe.fog:
         return probe
     cell = 2 * half / res
