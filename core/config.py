@@ -125,12 +125,12 @@ class RenderConfig:
     fold_decoder: bool = doc(
         True,
         "Inference with the PyTorch reference ops: push the planes through the decoder's first layer once "
-        "per latent (exact: that layer is linear and the tri-plane feature a mean), so each sample skips a "
+        "per latent from its second render on (exact: that layer is linear and the tri-plane feature a mean), so each sample skips a "
         "matrix product but reads wider planes. The Triton kernels never fold.")
     skip_empty: bool = doc(
         True,
         "Inference renders (no gradients, no density noise, deterministic) march only through the occupied "
-        "cells of a per-latent occupancy grid, `skip_steps` samples per ray with early termination, instead "
+        "cells of a per-latent occupancy grid, `skip_sample_ratio` of the samples, with early termination, instead "
         "of the coarse + importance passes; models that are fog everywhere keep the dense path "
         "(docs/rendering.md). False: always the dense path.")
     skip_sample_ratio: float = doc(
