@@ -176,3 +176,13 @@ def test_decoder_is_folded_from_a_planes_second_render_on(demo, monkeypatch):
         G.render(planes, G.default_cameras(2), resolution=12)
     assert len(folds) == 1
     torch.testing.assert_close(first["image"], second["image"], atol=2e-5, rtol=0)
+
+
+def test_a_prepared_latent_renders_folded_from_its_first_frame(demo):
+    G, planes = demo
+    planes = planes.clone()
+    G.prepare(planes)
+    with torch.no_grad():
+        a = G.render(planes, G.default_cameras(2), resolution=12)
+        b = G.render(planes, G.default_cameras(2), resolution=12)
+    assert torch.equal(a["image"], b["image"])  # the same (folded) path both times

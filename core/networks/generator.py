@@ -258,7 +258,7 @@ class TriPlaneGenerator(nn.Module):
         hidden = self.decoder.params()[0].shape[0]
         if not triton and rc.fold_decoder and planes[:, :, :1].numel() * hidden * 4 <= FOLD_MAX_BYTES:
             fold_key = ("fold", id(self), versions, planes.device)
-            if fold_now or plane_cache.has(key, ("seen", *fold_key[1:])):
+            if fold_now or plane_cache.has(key, fold_key) or plane_cache.has(key, ("seen", *fold_key[1:])):
                 folded = plane_cache.cached(key, fold_key,
                                             lambda: kernels.fold_first_layer(planes, self.decoder.params()))
             else:
