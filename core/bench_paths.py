@@ -35,9 +35,12 @@ PATHS = ("dense", "dense+fold", "skip", "skip 1st")
 REFERENCE_SAMPLES = (192, 192)
 
 
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = float(((a.double() - b.double()) ** 2).mean())
-    return math.inf if mse == 0 else 10 * math.log10(4.0 / mse)
+def psnr(a, b, peak: float = 2.0) -> float:
+    """PSNR in dB of two images (tensors or arrays) whose value range spans `peak` (2 for [-1, 1],
+    255 for uint8)."""
+    a, b = torch.as_tensor(a).double(), torch.as_tensor(b).double()
+    mse = float(((a - b) ** 2).mean())
+    return math.inf if mse == 0 else 10 * math.log10(peak * peak / mse)
 
 
 def _render_fn(G, planes, cams, res, nc, nf, path, sync):
@@ -46,12 +49,12 @@ def _render_fn(G, planes, cams, res, nc, nf, path, sync):
     def run():
         if path == "skip 1st":
             plane_cache.clear()
-        rc.fold_decoder = path != "dense"
+        fold, rc.fold_decoder = rc.fold_decoder, path != "dense"
         try:
             out = G.render(planes, cams, resolution=res, num_coarse=nc, num_fine=nf,
                            skip_empty=path.startswith("skip"))
         finally:
-            rc.fold_decoder = True
+            rc.fold_decoder = fold
         sync()
         return out["image"]
     return run
@@ -78,7 +81,7 @@ def bench_paths(args: argparse.Namespace, resolutions: list[int], device: torch.
         c = torch.eye(g.c_dim, device=device)[:1] if g.c_dim else None  # class 0 (conditional models)
         planes = G.planes(G.mapping(z, c, psi=0.7))
         cams = camlib.from_config(G.cfg.camera, device=device)
-        grid, _ = G._inference_extras(planes, planes, True, False)
+        grid = G.prepare(planes)
         state = "fog: skip keeps the dense path" if grid.fog else f"{grid.fraction:.1%} of {grid.res}^3 cells occupied"
         print(f"**{info['source']}** (preset {G.cfg.name}, {nc}+{nf} samples, skipping "
               f"{max(4, round(rc.skip_sample_ratio * (nc + nf)))}; {state})\n")

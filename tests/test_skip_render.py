@@ -89,7 +89,7 @@ def test_fog_keeps_the_dense_path_exactly():
         planes = G.planes(G.mapping(torch.randn(1, cfg.generator.z_dim)))
         cams = G.default_cameras(1)
         plane_cache.clear()
-        grid, _ = G._inference_extras(planes, planes, True, False)
+        grid = G.prepare(planes)
         assert grid.fog and grid.fraction > cfg.render.skip_max_occupied
         a = G.render(planes, cams, resolution=12)
         b = G.render(planes, cams, resolution=12, skip_empty=False)

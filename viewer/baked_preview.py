@@ -19,7 +19,7 @@ from OpenGL import GL
 from core.cameras import Cameras
 from core.render.bake import SOFTPLUS, BakedField
 
-from .gl import GLUnavailable, Texture, _restore_state, _save_state, build_program, read_framebuffer
+from .gl import FullscreenPass, _restore_state, _save_state
 
 MODES = {"rgb": 0, "depth": 1, "opacity": 2, "normals": 3}
 STEP_TEXELS = 1.0  # marching step in node spacings (finer steps change the picture by < 0.1 dB)
@@ -54,23 +54,17 @@ def occupied_bounds(field: BakedField) -> tuple[tuple[float, ...], tuple[float, 
     return tuple(float(v) for v in lo), tuple(float(v) for v in hi)
 
 
-class BakedPreviewPass:
+class BakedPreviewPass(FullscreenPass):
     """Holds one uploaded bake and draws views of it into a size x size texture."""
 
     def __init__(self):
-        self.program = build_program("fullscreen.vert", "volume.frag")
-        self.vao = int(GL.glGenVertexArrays(1))
-        self.fbo = int(GL.glGenFramebuffers(1))
-        self.target = Texture(linear=True)
-        self.lut = Texture(linear=False)
-        self.lut_name = ""
+        super().__init__("volume.frag", _UNIFORMS)
         self.field_tex = _texture3d(linear=True)
         self.occ_tex = _texture3d(linear=False)  # the bake's empty-space distances
         self.field: BakedField | None = None  # the uploaded bake (its metadata: the arrays are on the GPU)
         self.key: object = None  # what the caller uploaded (e.g. model uid + latent)
         self.upload_s = 0.0
         self._bounds = ((1e6,) * 3, (1e6,) * 3)
-        self._loc = {n: GL.glGetUniformLocation(self.program, n) for n in _UNIFORMS}
 
     def upload(self, field: BakedField, key: object = None) -> float:
         """Put a bake on the GPU (RGBA16F field, R8 distances to occupied cells); returns the seconds."""
@@ -90,24 +84,6 @@ class BakedPreviewPass:
         self.upload_s = time.perf_counter() - t0
         return self.upload_s
 
-    def set_lut(self, name: str, table: np.ndarray) -> None:
-        """Upload a [256, 3] uint8 colour table (skipped when `name` is already loaded)."""
-        if name != self.lut_name:
-            self.lut.upload(table.reshape(1, 256, 3))
-            self.lut_name = name
-
-    def _resize(self, size: int) -> None:
-        if self.target.size == (size, size):
-            return
-        GL.glBindTexture(GL.GL_TEXTURE_2D, self.target.id)
-        GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_RGBA8, size, size, 0, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, None)
-        self.target.size = (size, size)
-        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.fbo)
-        GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, self.target.id, 0)
-        status = GL.glCheckFramebufferStatus(GL.GL_FRAMEBUFFER)
-        if status != GL.GL_FRAMEBUFFER_COMPLETE:
-            raise GLUnavailable(f"baked preview framebuffer incomplete (status 0x{int(status):x})")
-
     def draw(self, cams: Cameras, size: int, mode: str = "rgb", background: tuple[float, float, float] = (1, 1, 1),
              far_opaque: bool = False, value_range: tuple[float, float] = (0.0, 1.0), reverse: bool = False,
              step_texels: float = STEP_TEXELS, tail: tuple[float, float] = TAIL) -> int:
@@ -123,13 +99,7 @@ class BakedPreviewPass:
         k = cams.intrinsics[0].double().cpu().numpy()
         saved = _save_state()
         try:
-            self._resize(size)
-            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.fbo)
-            GL.glViewport(0, 0, size, size)
-            GL.glDisable(GL.GL_BLEND)
-            GL.glDisable(GL.GL_SCISSOR_TEST)
-            GL.glDisable(GL.GL_DEPTH_TEST)
-            GL.glUseProgram(self.program)
+            self._begin(size)
             loc = self._loc
             for unit, (target, tex, name) in enumerate(((GL.GL_TEXTURE_3D, self.field_tex, "u_field"),
                                                         (GL.GL_TEXTURE_3D, self.occ_tex, "u_occ"),
@@ -157,21 +127,12 @@ class BakedPreviewPass:
             GL.glUniform1i(loc["u_mode"], MODES[mode])
             GL.glUniform2f(loc["u_range"], float(value_range[0]), float(value_range[1]))
             GL.glUniform1i(loc["u_reverse"], int(reverse))
-            GL.glBindVertexArray(self.vao)
-            GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
+            self._finish()
         finally:
             _restore_state(saved)
         return self.target.id
 
-    def read_pixels(self) -> np.ndarray:
-        """The output texture as [H, W, 3] uint8, row 0 at the top."""
-        return read_framebuffer(self.fbo, self.target.size)
-
     def delete(self) -> None:
-        GL.glDeleteProgram(self.program)
-        GL.glDeleteVertexArrays(1, [self.vao])
-        GL.glDeleteFramebuffers(1, [self.fbo])
         GL.glDeleteTextures([self.field_tex, self.occ_tex])
-        self.target.delete()
-        self.lut.delete()
+        super().delete()
         self.field = None

@@ -19,17 +19,13 @@ import time
 import numpy as np
 import torch
 
+from core.bench_paths import psnr
 from core.images import image_to_uint8
 from core.render.bake import bake
 
 from .camera import preset
 
 ORBIT_DEG_PER_FRAME = 2.0
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean())
-    return 99.0 if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
 def views(cam_cfg, n: int) -> list:
@@ -91,7 +87,7 @@ def _gl_phase(model, field, resolutions, repeats, frames, cams, refs, out) -> No
             scores = []
             for cam, ref in zip(cams, refs[res]):
                 p.draw(cam.to_cameras(cfg), res, "rgb", bg, far_opaque)
-                scores.append(psnr(p.read_pixels(), ref))
+                scores.append(psnr(p.read_pixels(), ref, peak=255.0))
             out["rows"][res].update(psnr_mean=float(np.mean(scores)), psnr_min=float(np.min(scores)))
         from OpenGL import GL
         for res in resolutions:

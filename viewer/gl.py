@@ -107,18 +107,18 @@ class Texture:
         GL.glDeleteTextures([self.id])
 
 
-class DisplayPass:
-    """Draws a render texture into a viewport-sized texture through shaders/display.frag."""
+class FullscreenPass:
+    """A fragment shader drawn over a size x size offscreen texture (shaders/fullscreen.vert + `frag`),
+    with a colour table for scalars: what the display pass and the baked preview share."""
 
-    def __init__(self):
-        self.program = build_program("fullscreen.vert", "display.frag")
+    def __init__(self, frag: str, uniforms: tuple[str, ...]):
+        self.program = build_program("fullscreen.vert", frag)
         self.vao = int(GL.glGenVertexArrays(1))
         self.fbo = int(GL.glGenFramebuffers(1))
         self.target = Texture(linear=True)
         self.lut = Texture(linear=False)
         self.lut_name = ""
-        self._loc = {n: GL.glGetUniformLocation(self.program, n)
-                     for n in ("u_source", "u_lut", "u_scalar", "u_range", "u_reverse")}
+        self._loc = {n: GL.glGetUniformLocation(self.program, n) for n in uniforms}
 
     def set_lut(self, name: str, table: np.ndarray) -> None:
         """Upload a [256, 3] uint8 colour table (skipped when `name` is already loaded)."""
@@ -138,33 +138,19 @@ class DisplayPass:
         if status != GL.GL_FRAMEBUFFER_COMPLETE:
             raise GLUnavailable(f"offscreen framebuffer incomplete (status 0x{int(status):x})")
 
-    def draw(self, source: Texture, size: int, value_range: tuple[float, float] = (0.0, 1.0),
-             reverse: bool = False) -> int:
-        """Render `source` into the size x size output texture; returns the output's texture id."""
-        size = max(1, int(size))
-        saved = _save_state()
-        try:
-            self._resize(size)
-            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.fbo)
-            GL.glViewport(0, 0, size, size)
-            GL.glDisable(GL.GL_BLEND)
-            GL.glDisable(GL.GL_SCISSOR_TEST)
-            GL.glDisable(GL.GL_DEPTH_TEST)
-            GL.glUseProgram(self.program)
-            GL.glActiveTexture(GL.GL_TEXTURE0)
-            GL.glBindTexture(GL.GL_TEXTURE_2D, source.id)
-            GL.glActiveTexture(GL.GL_TEXTURE1)
-            GL.glBindTexture(GL.GL_TEXTURE_2D, self.lut.id)
-            GL.glUniform1i(self._loc["u_source"], 0)
-            GL.glUniform1i(self._loc["u_lut"], 1)
-            GL.glUniform1i(self._loc["u_scalar"], int(source.scalar))
-            GL.glUniform2f(self._loc["u_range"], float(value_range[0]), float(value_range[1]))
-            GL.glUniform1i(self._loc["u_reverse"], int(reverse))
-            GL.glBindVertexArray(self.vao)
-            GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
-        finally:
-            _restore_state(saved)
-        return self.target.id
+    def _begin(self, size: int) -> None:
+        """Bind the size x size target and the program for a fullscreen draw (inside _save_state)."""
+        self._resize(size)
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.fbo)
+        GL.glViewport(0, 0, size, size)
+        GL.glDisable(GL.GL_BLEND)
+        GL.glDisable(GL.GL_SCISSOR_TEST)
+        GL.glDisable(GL.GL_DEPTH_TEST)
+        GL.glUseProgram(self.program)
+
+    def _finish(self) -> None:
+        GL.glBindVertexArray(self.vao)
+        GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
 
     def read_pixels(self) -> np.ndarray:
         """The output texture as [H, W, 3] uint8, row 0 at the top (tests)."""
@@ -176,6 +162,34 @@ class DisplayPass:
         GL.glDeleteFramebuffers(1, [self.fbo])
         self.target.delete()
         self.lut.delete()
+
+
+class DisplayPass(FullscreenPass):
+    """Draws a render texture into a viewport-sized texture through shaders/display.frag."""
+
+    def __init__(self):
+        super().__init__("display.frag", ("u_source", "u_lut", "u_scalar", "u_range", "u_reverse"))
+
+    def draw(self, source: Texture, size: int, value_range: tuple[float, float] = (0.0, 1.0),
+             reverse: bool = False) -> int:
+        """Render `source` into the size x size output texture; returns the output's texture id."""
+        size = max(1, int(size))
+        saved = _save_state()
+        try:
+            self._begin(size)
+            GL.glActiveTexture(GL.GL_TEXTURE0)
+            GL.glBindTexture(GL.GL_TEXTURE_2D, source.id)
+            GL.glActiveTexture(GL.GL_TEXTURE1)
+            GL.glBindTexture(GL.GL_TEXTURE_2D, self.lut.id)
+            GL.glUniform1i(self._loc["u_source"], 0)
+            GL.glUniform1i(self._loc["u_lut"], 1)
+            GL.glUniform1i(self._loc["u_scalar"], int(source.scalar))
+            GL.glUniform2f(self._loc["u_range"], float(value_range[0]), float(value_range[1]))
+            GL.glUniform1i(self._loc["u_reverse"], int(reverse))
+            self._finish()
+        finally:
+            _restore_state(saved)
+        return self.target.id
 
 
 def read_framebuffer(fbo: int, size: tuple[int, int]) -> np.ndarray:

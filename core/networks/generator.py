@@ -241,9 +241,12 @@ class TriPlaneGenerator(nn.Module):
         rc = self.cfg.render
         return not rc.skip_empty or plane_cache.has(planes, self._grid_key())
 
-    def _grid_key(self) -> tuple:
+    def _decoder_versions(self) -> tuple[int, ...]:
+        return tuple(p._version for p in self.decoder.parameters())
+
+    def _grid_key(self, versions: tuple[int, ...] | None = None) -> tuple:
         rc = self.cfg.render
-        return ("occupancy", id(self), tuple(p._version for p in self.decoder.parameters()),
+        return ("occupancy", id(self), versions or self._decoder_versions(),
                 (rc.skip_grid_res, rc.skip_max_loss, rc.skip_dilation, rc.skip_max_occupied))
 
     def _inference_extras(self, key: torch.Tensor, planes: torch.Tensor, want_skip: bool, triton: bool,
@@ -253,7 +256,7 @@ class TriPlaneGenerator(nn.Module):
         gain nothing from it), and from the planes' second render on (or `fold_now`): it costs about
         what it saves in one frame (0.15 s for 512^2 planes), so a one-off render goes without."""
         rc = self.cfg.render
-        versions = tuple(p._version for p in self.decoder.parameters())
+        versions = self._decoder_versions()
         folded = None
         hidden = self.decoder.params()[0].shape[0]
         if not triton and rc.fold_decoder and planes[:, :, :1].numel() * hidden * 4 <= FOLD_MAX_BYTES:
@@ -265,7 +268,7 @@ class TriPlaneGenerator(nn.Module):
                 plane_cache.cached(key, ("seen", *fold_key[1:]), lambda: True)
         if not want_skip:
             return None, folded
-        grid_key = self._grid_key()
+        grid_key = self._grid_key(versions)
         grid = plane_cache.cached(key, grid_key, lambda: build_for_generator(self, planes, *grid_key[-1]))
         return grid, folded
 

@@ -24,7 +24,7 @@ A 16^3 probe decides that before the full grid is built.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -69,6 +69,7 @@ class OccupancyGrid:
     threshold: float  # sigma_min, in the field's density units
     fraction: float  # the largest occupied fraction over the batch
     fog: bool  # fraction > max_occupied: the dense path renders better and faster
+    _pad: tuple | None = field(default=None, repr=False, compare=False)  # `_padded`'s arrays, made once
 
     @property
     def res(self) -> int:
@@ -90,7 +91,7 @@ class OccupancyGrid:
 
     def _padded(self) -> tuple[torch.Tensor, torch.Tensor]:
         """occupied and density [B, (res + 2)^3] flat, with a border of (True, threshold)."""
-        if getattr(self, "_pad", None) is None:
+        if self._pad is None:
             occ = F.pad(self.occupied.float(), (1, 1, 1, 1, 1, 1), value=1.0) > 0
             dens = F.pad(self.density, (1, 1, 1, 1, 1, 1), value=self.threshold)
             self._pad = (occ.reshape(occ.shape[0], -1), dens.reshape(dens.shape[0], -1))
