@@ -33,6 +33,7 @@ from .config import ModelConfig, from_dict, get_preset, to_dict
 from .errors import UserError
 from .fileio import atomic_write
 from .migrations import v1_to_v2
+from .networks.eg3d import build as build_model
 from .networks.generator import TriPlaneGenerator
 from .official.load import is_pickle, load_official
 
@@ -125,7 +126,7 @@ def official_checkpoint(path: Path) -> dict[str, Any]:
 def _param_names(config: dict[str, Any]) -> list[str]:
     """G's parameter names in `G.parameters()` order (the optimiser's indexing) for a config dict."""
     with torch.device("meta"):
-        G = TriPlaneGenerator(from_dict(ModelConfig, config))
+        G = build_model(from_dict(ModelConfig, config))
     return [n for n, _ in G.named_parameters()]
 
 
@@ -190,7 +191,7 @@ def build_generator(cfg: ModelConfig, state: dict[str, torch.Tensor] | None = No
     """A generator for `cfg`: with `state` loaded strictly, else randomly initialised from `seed`."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        G = TriPlaneGenerator(cfg)
+        G = build_model(cfg)
     if state is not None:
         missing, unexpected = G.load_state_dict(state, strict=False)
         if missing or unexpected:

@@ -53,10 +53,18 @@ def field_doc(cls_or_obj: Any, name: str) -> str:
 class GeneratorConfig:
     """Mapping network, StyleGAN2 tri-plane synthesis and the tri-plane decoder."""
 
+    family: Literal["epigraf", "eg3d"] = doc(
+        "epigraf",
+        "Model family: 'epigraf' (pure NeRF renders at the image resolution; xy/xz/yz planes, align_corners "
+        "True, density softplus(raw + shift) per sample) or 'eg3d' (a low-resolution neural render of 32 "
+        "features upsampled by the super-resolution network; EG3D's conventions: xy/xz/zx planes, "
+        "align_corners False, softplus(raw - 1) at interval midpoints, the camera label as conditioning; "
+        "docs/eg3d.md).")
     z_dim: int = doc(512, "Dimensionality of the latent z (sampled from N(0, I)).")
     w_dim: int = doc(512, "Dimensionality of the intermediate latent w.")
     c_dim: int = doc(0, "Dimensionality of the class label (0 = unconditional).")
     mapping_layers: int = doc(2, "Fully-connected layers in the mapping network.")
+    mapping_hidden: int = doc(0, "Width of the mapping network's hidden layers (0 = w_dim).")
     mapping_lr_mult: float = doc(0.01, "Learning-rate multiplier of the mapping network.")
     w_avg_beta: float = doc(0.998, "Decay of the running mean of w used for truncation.")
     pose_cond: bool = doc(False, "Generator pose conditioning: yaw/pitch appended to the label c.")
@@ -78,6 +86,16 @@ class GeneratorConfig:
     bg_period: float = doc(64.0, "Positional-encoding period of the background: ceil(log2 period) frequencies.")
     bg_steps: int = doc(8, "Inverse-depth samples per ray in the background.")
     bg_start: float = doc(1.0, "First (nearest) inverse depth of the background samples (1 = the unit sphere).")
+    neural_res: int = doc(64, "EG3D: resolution of the neural render (the 32-feature image the super-resolution "
+                              "reads); the final image has the model's img_resolution.")
+    sr_module: Literal["2x", "4x", "8x"] = doc(
+        "2x", "EG3D super-resolution: '2x' (64 -> 128), '4x' (128 -> 256) or '8x' (128 -> 512, EG3D's "
+              "SuperresolutionHybrid8XDC); its input resolution is the output's 1/2, 1/2 and 1/4.")
+    sr_channels: tuple[int, int] = doc((128, 64), "EG3D: channels of the super-resolution's two blocks (official: "
+                                                  "128, 64 for 2x/4x; 256, 128 for 8x).")
+    sr_antialias: bool = doc(True, "EG3D: resize the neural render to the super-resolution's input with antialiasing.")
+    sr_conv_clamp: float = doc(256.0, "EG3D: clamp of the super-resolution layers' activations (0 = off).")
+    c_scale: float = doc(1.0, "EG3D: the camera label is multiplied by this before the mapping network.")
     density_noise_init: float = doc(1.0, "Std of Gaussian noise on raw density at the start of training.")
     density_noise_kimg: float = doc(5000.0, "kimg over which the density noise anneals linearly to 0.")
 
@@ -168,8 +186,10 @@ class CameraConfig:
 class DiscriminatorConfig:
     """The patch discriminator (R, r and c_dim come from the model, train and generator sections)."""
 
-    variant: Literal["epigraf", "standard"] = doc("epigraf", "'epigraf' (hypernetwork-modulated, patch-conditioned) or 'standard' "
-                                  "(plain StyleGAN2 D on patches: no modulation, no patch conditioning).")
+    variant: Literal["epigraf", "standard", "dual"] = doc(
+        "epigraf", "'epigraf' (hypernetwork-modulated, patch-conditioned), 'standard' (plain StyleGAN2 D on patches: "
+                   "no modulation, no patch conditioning) or 'dual' (EG3D's: a StyleGAN2 ResNet D on the final image "
+                   "and the upsampled raw image, 6 channels, conditioned on the 25-float camera label).")
     channel_base: int = doc(16384, "Channels at nominal resolution res are min(channel_base / res, channel_max).")
     channel_max: int = doc(512, "Upper bound on D channels.")
     num_fp16_res: int = doc(4, "The N highest-resolution blocks run in float16 on CUDA (never on CPU).")
@@ -235,6 +255,9 @@ class TrainConfig:
         "would, so each class starts from another part of the learned distribution. The mapping's learning-rate "
         "multiplier (0.01) lets zero weights grow too slowly for the label to matter. D's label weights start "
         "at zero either way.")
+    density_reg: float = doc(0.0, "EG3D: weight of the density regulariser (L1 between the raw densities of "
+                                  "random points and of copies moved by density_reg_dist), applied every 4 G steps.")
+    density_reg_dist: float = doc(0.004, "EG3D: std of the perturbation of the density regulariser's points.")
     blur_init_sigma: float = doc(10.0, "Gaussian blur sigma on D inputs at the start.")
     blur_fade_kimg: float = doc(200.0, "kimg over which the D-input blur fades to 0.")
     ema_kimg: float = doc(20.0, "G_ema half-life in kimg (batch 64 * 0.3125).")
@@ -331,7 +354,79 @@ def _demo() -> ModelConfig:
     )
 
 
-PRESETS = {"demo": _demo, "ffhq512": _ffhq512, "megascans256": _megascans256}
+# EG3D (Chan et al. 2022), the settings of NVlabs/eg3d's train.py per dataset (docs/eg3d.md). Its cameras:
+# the frontal camera on +z (yaw pi/2 here), 2.7 from the origin, looking at a pivot; fixed ray bounds.
+EG3D_FOCAL_FACES = 4.2647  # FFHQ and AFHQ intrinsics: 2985.29 / 700
+EG3D_FOCAL_SHAPENET = 1.7074
+
+
+def _fov(focal: float) -> float:
+    return math.degrees(2 * math.atan(0.5 / focal))
+
+
+def _eg3d(name: str, img_resolution: int, sr_module: str, sr_channels: tuple[int, int], neural_res: int = 64,
+          **train) -> ModelConfig:
+    return ModelConfig(
+        name=name,
+        img_resolution=img_resolution,
+        generator=GeneratorConfig(family="eg3d", plane_res=256, conv_clamp=0.0, cube_scale=0.5, density_shift=-1.0,
+                                  pose_cond=True, neural_res=neural_res, sr_module=sr_module,
+                                  sr_channels=sr_channels),
+        render=RenderConfig(num_coarse=48, num_fine=48, background="black", far_opaque=False, skip_empty=False),
+        camera=CameraConfig(fov_deg=_fov(EG3D_FOCAL_FACES), radius=2.7, near=2.25, far=3.3, look_at=(0.0, 0.0, 0.2),
+                            dist="gaussian", yaw_mean=math.pi / 2, yaw_std=0.3, pitch_mean=math.pi / 2,
+                            pitch_std=0.155),
+        discriminator=DiscriminatorConfig(variant="dual", channel_base=32768, camera_cond=True),
+        train=TrainConfig(**{**dict(batch=32, patch_dist="full", patch_res=img_resolution, r1_gamma=1.0,
+                                    ema_kimg=10.0, blur_fade_kimg=200.0, augment="none", camera_source="dataset",
+                                    pose_swap_end=0.5, pose_swap_kimg=1000.0, density_reg=0.25), **train}),
+    )
+
+
+def _eg3d_ffhq512() -> ModelConfig:
+    return _eg3d("eg3d_ffhq512", 512, "8x", (256, 128))
+
+
+def _eg3d_afhq512() -> ModelConfig:
+    # afhqcats512-128: fine-tuned from FFHQ with ADA, gamma 5, pose-swap 0.8 and a 128^2 neural render
+    cfg = _eg3d("eg3d_afhq512", 512, "8x", (256, 128), neural_res=128, r1_gamma=5.0, augment="ada",
+                pose_swap_end=0.8)
+    cfg.camera.look_at = (0.0, 0.0, -0.06)
+    return cfg
+
+
+def _eg3d_shapenet128() -> ModelConfig:
+    cfg = _eg3d("eg3d_shapenet128", 128, "2x", (128, 64), r1_gamma=0.3)
+    g, r, c = cfg.generator, cfg.render, cfg.camera
+    g.cube_scale, g.pose_cond = 0.8, False  # box_warp 1.6; no generator pose conditioning
+    r.num_coarse = r.num_fine = 64
+    r.background = "white"
+    c.fov_deg, c.radius, c.near, c.far, c.look_at = _fov(EG3D_FOCAL_SHAPENET), 1.7, 0.1, 2.6, (0.0, 0.0, 0.0)
+    c.dist, c.yaw_std, c.pitch_std = "spherical_uniform", math.pi, math.pi / 2
+    return cfg
+
+
+def _eg3d_demo() -> ModelConfig:
+    # EG3D on the CPU, on the demo dataset (its cameras: radius 1 about the origin, fov 30): a 32^2 neural
+    # render super-resolved to 64^2, 64^2 planes of <= 128 channels, 24 + 24 samples, schedules shortened.
+    cfg = _eg3d("eg3d_demo", 64, "2x", (32, 16), neural_res=32, batch=16, kimg=200.0, r1_gamma=0.05,
+                blur_init_sigma=2.0, blur_fade_kimg=10.0, ema_kimg=2.0, pose_swap_kimg=50.0, tick_kimg=1.0,
+                snapshot_ticks=10, metrics=("kid1k",), mirror=True)
+    g, r = cfg.generator, cfg.render
+    g.z_dim = g.w_dim = 128
+    g.plane_res, g.channel_base, g.channel_max, g.cube_scale = 64, 4096, 128, 0.3
+    r.num_coarse = r.num_fine = 24
+    r.background = "white"
+    cfg.camera = CameraConfig(fov_deg=30.0, radius=1.0, near=0.75, far=1.25, look_at=(0.0, 0.0, 0.0),
+                              dist="spherical_uniform", yaw_mean=0.0, yaw_std=math.pi, pitch_mean=math.pi / 2,
+                              pitch_std=math.pi / 2)
+    d = cfg.discriminator
+    d.channel_base, d.channel_max, d.num_fp16_res = 4096, 128, 0
+    return cfg
+
+
+PRESETS = {"demo": _demo, "ffhq512": _ffhq512, "megascans256": _megascans256, "eg3d_ffhq512": _eg3d_ffhq512,
+           "eg3d_afhq512": _eg3d_afhq512, "eg3d_shapenet128": _eg3d_shapenet128, "eg3d_demo": _eg3d_demo}
 
 
 def get_preset(name: str) -> ModelConfig:

@@ -136,14 +136,17 @@ def _check_params(op: str, params, channels: int) -> None:
            "plane channels")
 
 
-def triplane_sample(planes: torch.Tensor, points: torch.Tensor, cube_scale: float, impl: str = "auto") -> torch.Tensor:
+def triplane_sample(planes: torch.Tensor, points: torch.Tensor, cube_scale: float, impl: str = "auto",
+                    lookup: str = "epigraf") -> torch.Tensor:
     """planes [B, 3, C, H, W], points [B, N, 3] (world) -> features [B, N, C] in the planes' dtype:
-    bilinear (align_corners, zeros outside) lookup of the xy, xz, yz planes at points / cube_scale,
-    averaged. Backward: gradients to planes and points (both impls)."""
+    bilinear (zeros outside) lookup of the three planes at points / cube_scale, averaged; lookup
+    'epigraf' (xy, xz, yz, align_corners=True) or 'eg3d' (xy, xz, zx, align_corners=False; see
+    reference.triplane_sample). Backward: gradients to planes and points (both impls)."""
     _check_planes_points("triplane_sample", planes, points)
+    _check(lookup in reference.LOOKUPS, "triplane_sample", f"lookup must be one of {reference.LOOKUPS}, got {lookup!r}")
     if resolve_impl(impl, "triplane_sample", planes, points) == "triton":
-        return _triton().triplane_sample(planes, points, cube_scale)
-    return reference.triplane_sample(planes, points, cube_scale)
+        return _triton().triplane_sample(planes, points, cube_scale, lookup)
+    return reference.triplane_sample(planes, points, cube_scale, lookup)
 
 
 def composite(rgb: torch.Tensor, sigma: torch.Tensor, t: torch.Tensor, far_opaque: bool,

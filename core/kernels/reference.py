@@ -43,15 +43,24 @@ def plane_table(planes: torch.Tensor) -> torch.Tensor:
     return planes.permute(0, 1, 3, 4, 2).reshape(b * k * h * w, c)
 
 
-def plane_coords(points: torch.Tensor, cube_scale: float) -> torch.Tensor:
-    """points [B, N, 3] (world) -> normalised plane coordinates [B, N, 3, 2]: (x, y), (x, z), (y, z)."""
+LOOKUPS = ("epigraf", "eg3d")
+
+
+def plane_coords(points: torch.Tensor, cube_scale: float, lookup: str = "epigraf") -> torch.Tensor:
+    """points [B, N, 3] (world) -> normalised plane coordinates [B, N, 3, 2]: (x, y), (x, z), (y, z);
+    with lookup 'eg3d' the third plane reads (z, x), as EG3D's plane axes do."""
     x = points / cube_scale
-    return torch.stack([x[..., :2], x[..., 0::2], x[..., 1:]], dim=-2)
+    third = x[..., 1:] if lookup == "epigraf" else torch.stack([x[..., 2], x[..., 0]], dim=-1)
+    return torch.stack([x[..., :2], x[..., 0::2], third], dim=-2)
 
 
-def triplane_sample(planes: torch.Tensor, points: torch.Tensor, cube_scale: float) -> torch.Tensor:
+def triplane_sample(planes: torch.Tensor, points: torch.Tensor, cube_scale: float,
+                    lookup: str = "epigraf") -> torch.Tensor:
     """planes [B, 3, C, H, W], points [B, N, 3] -> features [B, N, C], the mean over the three planes.
 
+    lookup 'epigraf': align_corners=True (u = +-1 are the outer texel centres), planes xy, xz, yz;
+    'eg3d': align_corners=False (u = +-1 are the outer texel edges, centres at -1 + (2k + 1) / W),
+    planes xy, xz, zx. Both read zeros outside the planes.
     Computed in the planes' dtype when it is fp32/fp64; fp16/bf16 planes are sampled in fp32 and
     the result cast back.
     """
@@ -61,9 +70,13 @@ def triplane_sample(planes: torch.Tensor, points: torch.Tensor, cube_scale: floa
     points = points.to(planes.dtype)
     b, k, c, h, w = planes.shape
     n = points.shape[1]
-    uv = plane_coords(points, cube_scale)  # [B, N, 3, 2]
-    fx = (uv[..., 0] + 1) * (0.5 * (w - 1))  # [B, N, 3] texel units
-    fy = (uv[..., 1] + 1) * (0.5 * (h - 1))
+    uv = plane_coords(points, cube_scale, lookup)  # [B, N, 3, 2]
+    if lookup == "epigraf":
+        fx = (uv[..., 0] + 1) * (0.5 * (w - 1))  # [B, N, 3] texel units
+        fy = (uv[..., 1] + 1) * (0.5 * (h - 1))
+    else:  # align_corners=False
+        fx = (uv[..., 0] + 1) * (0.5 * w) - 0.5
+        fy = (uv[..., 1] + 1) * (0.5 * h) - 0.5
     x0f, y0f = fx.detach().floor(), fy.detach().floor()
     ax, ay = fx - x0f, fy - y0f  # the gradient to the points flows through these
     # per-axis weights, zero for a corner outside the plane (its index is then clamped to a valid one)
@@ -158,6 +171,33 @@ def composite_deltas(rgb: torch.Tensor, sigma: torch.Tensor, t: torch.Tensor, de
     depth_raw = (weights * t).sum(-1)
     out_rgb = (weights[..., None] * rgb).sum(-2)
     return {"rgb": out_rgb, "opacity": opacity, "depth": depth_from(depth_raw, opacity, t),
+            "depth_raw": depth_raw, "weights": weights}
+
+
+def composite_midpoint(rgb: torch.Tensor, raw_sigma: torch.Tensor, t: torch.Tensor,
+                       stop_transmittance: float = 0.0) -> dict[str, torch.Tensor]:
+    """EG3D's compositing (its MipRayMarcher2): rgb [..., S, C], raw_sigma [..., S] (before the
+    density activation, shift included), t [..., S] ascending -> rgb [..., C], opacity, depth,
+    depth_raw [...] and weights [..., S - 1].
+
+    The S - 1 intervals between samples carry the averages of their end samples' colour, raw density
+    and depth; density = softplus(mean raw), alpha = 1 - exp(-density * interval), transmittance the
+    exclusive cumulative product of 1 - alpha + 1e-10; nothing beyond the last sample. depth = sum
+    of w * midpoint / opacity (inf where that is undefined) clamped to the range of all depths in t.
+    """
+    deltas = t[..., 1:] - t[..., :-1]
+    c_mid = (rgb[..., 1:, :] + rgb[..., :-1, :]) / 2
+    t_mid = (t[..., 1:] + t[..., :-1]) / 2
+    alpha = 1 - torch.exp(-F.softplus((raw_sigma[..., 1:] + raw_sigma[..., :-1]) / 2) * deltas)
+    shifted = torch.cat([torch.ones_like(alpha[..., :1]), 1 - alpha + 1e-10], dim=-1)
+    trans = torch.cumprod(shifted, dim=-1)[..., :-1]
+    weights = alpha * trans
+    if stop_transmittance > 0:
+        weights = torch.where(trans >= stop_transmittance, weights, torch.zeros_like(weights))
+    opacity = weights.sum(-1)
+    depth_raw = (weights * t_mid).sum(-1)
+    depth = torch.nan_to_num(depth_raw / opacity, float("inf")).clamp(t.min(), t.max())
+    return {"rgb": (weights[..., None] * c_mid).sum(-2), "opacity": opacity, "depth": depth,
             "depth_raw": depth_raw, "weights": weights}
 
 

@@ -67,17 +67,17 @@ def _points(b, n, scale, device, gen):
 
 def test_triplane(device, shapes, dtypes, gen):
     for (b, c, h, w, n) in shapes:
-        for dtype in dtypes:
+        for dtype, lookup in [(d, "epigraf") for d in dtypes] + [(dtypes[0], "eg3d")]:
             scale = 0.3
             planes = torch.randn(b, 3, c, h, w, generator=gen).to(device, dtype)
             pts = _points(b, n, scale, device, gen)
             gout = torch.randn(b, n, c, generator=gen).to(device)
-            tag = f"triplane_sample {dtype} B{b} C{c} {h}x{w} N{n}"
+            tag = f"triplane_sample {lookup} {dtype} B{b} C{c} {h}x{w} N{n}"
             rel, atol, rtol = TOL[dtype]
-            (got,), (gp, gq) = _grads(lambda p, q, s=scale: (_impl("triton").triplane_sample(p, q, s),),
+            (got,), (gp, gq) = _grads(lambda p, q, s=scale, k=lookup: (_impl("triton").triplane_sample(p, q, s, k),),
                                       [planes, pts], [gout])
             # the reference on the same (rounded) values in fp32
-            (want,), (wp, wq) = _grads(lambda p, q, s=scale: (reference.triplane_sample(p, q, s),),
+            (want,), (wp, wq) = _grads(lambda p, q, s=scale, k=lookup: (reference.triplane_sample(p, q, s, k),),
                                        [planes.float(), pts], [gout])
             check(f"{tag} forward", got.float(), want, rel, atol, rtol)
             check(f"{tag} grad planes", gp.float(), wp, rel, atol, rtol)

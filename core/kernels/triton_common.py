@@ -81,10 +81,15 @@ def load_points(pts_ptr, row, mask, scale):
 
 
 @triton.jit
-def texel_grid(u, v, H, W):
-    """Normalised (u, v) -> corner (x0, y0) int and fractions (ax, ay); far-outside points clamped."""
-    fx = (u + 1.0) * (0.5 * (W - 1).to(tl.float32))
-    fy = (v + 1.0) * (0.5 * (H - 1).to(tl.float32))
+def texel_grid(u, v, H, W, EG3D: tl.constexpr):
+    """Normalised (u, v) -> corner (x0, y0) int and fractions (ax, ay); far-outside points clamped.
+    align_corners=True, or False with EG3D (reference.triplane_sample's lookups)."""
+    if EG3D:
+        fx = (u + 1.0) * (0.5 * W.to(tl.float32)) - 0.5
+        fy = (v + 1.0) * (0.5 * H.to(tl.float32)) - 0.5
+    else:
+        fx = (u + 1.0) * (0.5 * (W - 1).to(tl.float32))
+        fy = (v + 1.0) * (0.5 * (H - 1).to(tl.float32))
     fx = tl.minimum(tl.maximum(fx, -2.0), W.to(tl.float32) + 1.0)
     fy = tl.minimum(tl.maximum(fy, -2.0), H.to(tl.float32) + 1.0)
     x0f = tl.floor(fx)
@@ -102,8 +107,8 @@ def tap(plane_ptr, x, y, H, W, C, offs_c, cmask, mask):
 
 
 @triton.jit
-def bilinear(plane_ptr, u, v, H, W, C, offs_c, cmask, mask):
-    x0, y0, ax, ay = texel_grid(u, v, H, W)
+def bilinear(plane_ptr, u, v, H, W, C, offs_c, cmask, mask, EG3D: tl.constexpr):
+    x0, y0, ax, ay = texel_grid(u, v, H, W, EG3D)
     v00 = tap(plane_ptr, x0, y0, H, W, C, offs_c, cmask, mask)
     v10 = tap(plane_ptr, x0 + 1, y0, H, W, C, offs_c, cmask, mask)
     v01 = tap(plane_ptr, x0, y0 + 1, H, W, C, offs_c, cmask, mask)
@@ -114,13 +119,17 @@ def bilinear(plane_ptr, u, v, H, W, C, offs_c, cmask, mask):
 
 
 @triton.jit
-def triplane(planes_ptr, b, x, y, z, H, W, C, offs_c, cmask, mask):
-    """Mean of the three planes' bilinear features at normalised (x, y, z): [BLOCK, BLOCK_C] fp32."""
+def triplane(planes_ptr, b, x, y, z, H, W, C, offs_c, cmask, mask, EG3D: tl.constexpr):
+    """Mean of the three planes' bilinear features at normalised (x, y, z): [BLOCK, BLOCK_C] fp32.
+    Planes xy, xz, yz (align_corners=True), or with EG3D xy, xz, zx (align_corners=False)."""
     plane = H.to(tl.int64) * W * C
     base = planes_ptr + b.to(tl.int64) * 3 * plane
-    f = bilinear(base, x, y, H, W, C, offs_c, cmask, mask)
-    f += bilinear(base + plane, x, z, H, W, C, offs_c, cmask, mask)
-    f += bilinear(base + 2 * plane, y, z, H, W, C, offs_c, cmask, mask)
+    f = bilinear(base, x, y, H, W, C, offs_c, cmask, mask, EG3D)
+    f += bilinear(base + plane, x, z, H, W, C, offs_c, cmask, mask, EG3D)
+    if EG3D:
+        f += bilinear(base + 2 * plane, z, x, H, W, C, offs_c, cmask, mask, EG3D)
+    else:
+        f += bilinear(base + 2 * plane, y, z, H, W, C, offs_c, cmask, mask, EG3D)
     return f * (1.0 / 3.0)
 
 

@@ -40,7 +40,7 @@ def _query_fwd(planes_ptr, pts_ptr, w0_ptr, b0_ptr, w1_ptr, b1_ptr, rgb_ptr, sig
     b, offs, mask, offs_c, cmask = program_block(N, C, BLOCK, BLOCK_C)
     row = b.to(tl.int64) * N + offs
     x, y, z = load_points(pts_ptr, row, mask, scale)
-    f = triplane(planes_ptr, b, x, y, z, H, W, C, offs_c, cmask, mask)
+    f = triplane(planes_ptr, b, x, y, z, H, W, C, offs_c, cmask, mask, False)
     w0t, b0, w1t, b1, offs_o = mlp_weights(w0_ptr, b0_ptr, w1_ptr, b1_ptr, C, HD, offs_c, cmask, BLOCK_H, OUT_PAD)
     raw = mlp(f, w0t, b0, w1t, b1)
     tl.store(rgb_ptr + row[:, None] * 3 + offs_o[None, :], raw, mask=mask[:, None] & (offs_o[None, :] < 3))
@@ -91,7 +91,7 @@ def _march_fwd(planes_ptr, o_ptr, d_ptr, t_ptr, w0_ptr, b0_ptr, w1_ptr, b1_ptr, 
         else:
             ts, delta, _ = sample_interval(t_ptr, rows, s, S, mask, last_delta)
         f = triplane(planes_ptr, b, (ox + ts * dx) / scale, (oy + ts * dy) / scale,
-                     (oz + ts * dz) / scale, H, W, C, offs_c, cmask, alive)
+                     (oz + ts * dz) / scale, H, W, C, offs_c, cmask, alive, False)
         raw = mlp(f, w0t, b0, w1t, b1)
         tau = softplus(column(raw, offs_o, 3) + shift) * delta
         w = tl.where(alive, trans * alpha(tau), 0.0)

@@ -73,13 +73,16 @@ class EqConv2d(nn.Module):
 
 
 class DiscriminatorBlock(nn.Module):
-    """One ResNet block at nominal resolution `resolution`; optional fromRGB and hyper-modulation."""
+    """One ResNet block at nominal resolution `resolution`; optional fromRGB and hyper-modulation.
+
+    `img_channels` is the channel count fromRGB reads (3; EG3D's dual discriminator uses 6).
+    """
 
     def __init__(self, tmp_ch: int, out_ch: int, resolution: int, down: bool, first: bool,
-                 hyper_dim: int, zero_init: bool, use_fp16: bool, conv_clamp: float | None):
+                 hyper_dim: int, zero_init: bool, use_fp16: bool, conv_clamp: float | None, img_channels: int = 3):
         super().__init__()
         self.resolution, self.down, self.use_fp16 = resolution, down, use_fp16
-        self.fromrgb = EqConv2d(3, tmp_ch, 1, activation="lrelu", conv_clamp=conv_clamp) if first else None
+        self.fromrgb = EqConv2d(img_channels, tmp_ch, 1, activation="lrelu", conv_clamp=conv_clamp) if first else None
         self.conv0 = EqConv2d(tmp_ch, tmp_ch, 3, activation="lrelu", conv_clamp=conv_clamp)
         self.conv1 = EqConv2d(tmp_ch, out_ch, 3, activation="lrelu", down=down, conv_clamp=conv_clamp)
         self.skip = EqConv2d(tmp_ch, out_ch, 1, bias=False, down=down)
@@ -98,7 +101,7 @@ class DiscriminatorBlock(nn.Module):
         return 1.0 + torch.tanh(self.hyper_affine(h.float()))
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor, h: torch.Tensor | None) -> torch.Tensor:
-        """x [B, in, r', r'] (None at the first block), img [B, 3, r, r], h [B, hyper] | None -> [B, out, ...]."""
+        """x [B, in, r', r'] (None at the first block), img [B, img_ch, r, r], h [B, hyper] | None -> [B, out, ...]."""
         dtype = self.dtype_for(img.device)
         if self.fromrgb is not None:
             x = self.fromrgb(img.to(dtype))
@@ -111,30 +114,39 @@ class DiscriminatorBlock(nn.Module):
         return y + x
 
 
-def minibatch_std(x: torch.Tensor, group: int, channels: int = 1) -> torch.Tensor:
-    """x [B, C, H, W] -> [B, C + channels, H, W]: std over groups of `group` consecutive samples.
+def minibatch_std(x: torch.Tensor, group: int, channels: int = 1, strided: bool = False) -> torch.Tensor:
+    """x [B, C, H, W] -> [B, C + channels, H, W]: std over groups of `group` samples.
 
     Each group's per-feature std (over its members) is averaged over C / channels features and all
     pixels, and appended as `channels` constant maps. The group is min(group, B); B must be a
-    multiple of it. Unlike StyleGAN2 (strided groups b, b + B/G, ...), groups here are contiguous.
+    multiple of it. By default groups are contiguous (b, b + 1, ...); `strided=True` takes
+    StyleGAN2's layout instead, samples b, b + B/G, b + 2 B/G, ... sharing a group.
     """
     b, c, hh, ww = x.shape
     g = min(group, b)
     if b % g:
         raise ValueError(f"batch {b} is not a multiple of the minibatch-std group {g}")
-    y = x.float().reshape(b // g, g, channels, c // channels, hh, ww)  # [N, G, F, c, H, W]
-    y = (y - y.mean(dim=1, keepdim=True)).square().mean(dim=1)  # [N, F, c, H, W] variance
+    gdim = 0 if strided else 1  # the axis that holds a group's members
+    shape = (g, b // g) if strided else (b // g, g)
+    y = x.float().reshape(*shape, channels, c // channels, hh, ww)  # [G, N, F, c, H, W] or [N, G, ...]
+    y = (y - y.mean(dim=gdim, keepdim=True)).square().mean(dim=gdim)  # [N, F, c, H, W] variance
     y = (y + 1e-8).sqrt().mean(dim=[2, 3, 4])  # [N, F]
-    y = y.repeat_interleave(g, dim=0)[:, :, None, None].expand(b, channels, hh, ww)  # [B, F, H, W]
+    y = y.repeat(g, 1) if strided else y.repeat_interleave(g, dim=0)  # [B, F]
+    y = y[:, :, None, None].expand(b, channels, hh, ww)  # [B, F, H, W]
     return torch.cat([x, y.to(x.dtype)], dim=1)
 
 
 class DiscriminatorEpilogue(nn.Module):
-    """4x4 head in float32: minibatch-std, 3x3 conv, FC, FC to cmap_dim (or 1) and projection."""
+    """4x4 head in float32: minibatch-std, 3x3 conv, FC, FC to cmap_dim (or 1) and projection.
 
-    def __init__(self, ch: int, cmap_dim: int, mbstd_group: int, mbstd_channels: int, conv_clamp: float | None):
+    `mbstd_strided` picks StyleGAN2's strided minibatch-std groups (see `minibatch_std`).
+    """
+
+    def __init__(self, ch: int, cmap_dim: int, mbstd_group: int, mbstd_channels: int, conv_clamp: float | None,
+                 mbstd_strided: bool = False):
         super().__init__()
         self.cmap_dim, self.mbstd_group, self.mbstd_channels = cmap_dim, mbstd_group, mbstd_channels
+        self.mbstd_strided = mbstd_strided
         self.conv = EqConv2d(ch + mbstd_channels, ch, 3, activation="lrelu", conv_clamp=conv_clamp)
         self.fc = FullyConnected(ch * 16, ch, "lrelu")
         self.out = FullyConnected(ch, cmap_dim if cmap_dim > 0 else 1)
@@ -143,7 +155,7 @@ class DiscriminatorEpilogue(nn.Module):
         """x [B, ch, 4, 4], cmap [B, cmap_dim] | None -> [B, 1]."""
         x = x.float()
         if self.mbstd_channels > 0:
-            x = minibatch_std(x, self.mbstd_group, self.mbstd_channels)
+            x = minibatch_std(x, self.mbstd_group, self.mbstd_channels, self.mbstd_strided)
         x = self.out(self.fc(self.conv(x).flatten(1)))  # [B, cmap_dim or 1]
         if self.cmap_dim > 0:
             x = (x * cmap).sum(dim=1, keepdim=True) / math.sqrt(self.cmap_dim)

@@ -60,7 +60,7 @@ class TriPlaneGenerator(nn.Module):
         g = cfg.generator
         self.c_dim = g.c_dim
         self.mapping_network = MappingNetwork(g.z_dim, g.c_dim + (2 if g.pose_cond else 0), g.w_dim,
-                                              g.mapping_layers, g.mapping_lr_mult, g.w_avg_beta)
+                                              g.mapping_layers, g.mapping_lr_mult, g.w_avg_beta, g.mapping_hidden)
         self.synthesis = SynthesisNetwork(g.w_dim, g.plane_res, 3 * g.plane_channels, g.channel_base,
                                           g.channel_max, g.use_noise, g.conv_clamp)
         self.decoder = TriPlaneDecoder(g.plane_channels, g.decoder_hidden, 4)

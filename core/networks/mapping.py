@@ -10,12 +10,12 @@ from .layers import FullyConnected, normalize_2nd_moment
 
 class MappingNetwork(nn.Module):
     def __init__(self, z_dim: int, c_dim: int, w_dim: int, num_layers: int = 2, lr_mult: float = 0.01,
-                 w_avg_beta: float = 0.998):
+                 w_avg_beta: float = 0.998, hidden: int = 0):
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim, self.w_avg_beta = z_dim, c_dim, w_dim, w_avg_beta
         self.embed = FullyConnected(c_dim, w_dim) if c_dim > 0 else None
         in_dim = z_dim + (w_dim if c_dim > 0 else 0)
-        dims = [in_dim] + [w_dim] * num_layers
+        dims = [in_dim] + [hidden or w_dim] * (num_layers - 1) + [w_dim]
         self.layers = nn.ModuleList(FullyConnected(dims[i], dims[i + 1], "lrelu", lr_mult) for i in range(num_layers))
         self.register_buffer("w_avg", torch.zeros(w_dim))
 

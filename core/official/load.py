@@ -1,4 +1,4 @@
-"""Open an official EpiGRAF `network-snapshot-*.pkl` safely: restricted unpickling, then conversion."""
+"""Open an official EpiGRAF or EG3D `network-snapshot-*.pkl` safely: restricted unpickling, then conversion."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from . import epigraf
+from . import eg3d, epigraf
 from .unpickle import restricted_load
 
 
@@ -41,9 +41,16 @@ def read_snapshot(path: str | os.PathLike) -> Any:
 
 
 def load_official(path: str | os.PathLike, training_state: bool = True) -> tuple[dict, dict[str, Any], dict]:
-    """(our config dict, state entries, meta) for an official EpiGRAF snapshot file."""
+    """(our config dict, state entries, meta) for an official EpiGRAF or EG3D snapshot file."""
     path = Path(path)
     snapshot = read_snapshot(path)
+    if isinstance(snapshot, dict) and eg3d.is_eg3d(snapshot.get("G_ema")):
+        config, entries, extra = eg3d.convert(snapshot, f"'{path}'", training_state=training_state)
+        meta = {"source_kind": "official-eg3d", "source_note": eg3d.SOURCE, "converted_from": path.name, **extra}
+        ts = snapshot.get("training_set_kwargs")
+        if isinstance(ts, dict) and ts.get("path"):
+            meta["dataset"] = Path(str(ts["path"])).stem
+        return config, entries, meta
     config, entries = epigraf.convert(snapshot, f"'{path}'", training_state=training_state)
     stats = snapshot.get("stats") if isinstance(snapshot, dict) else None
     nimg = stats.get("cur_nimg") if isinstance(stats, dict) else None

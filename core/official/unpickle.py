@@ -28,6 +28,11 @@ import torch
 
 PERSISTENCE = "torch_utils.persistence"
 PLACEHOLDER_TYPES = {"typing.Any"}
+# EG3D's plain (non-persistent) classes, pickled by reference with their state: inert records here
+EG3D_PLAIN_CLASSES = {"training.triplane.OSGDecoder", "training.volumetric_rendering.renderer.ImportanceRenderer",
+                      "training.volumetric_rendering.ray_sampler.RaySampler",
+                      "training.volumetric_rendering.ray_marcher.MipRayMarcher2",
+                      "training.volumetric_rendering.ray_marcher.MipRayMarcher"}
 
 
 class Record:
@@ -166,7 +171,8 @@ class RestrictedUnpickler(pickle.Unpickler):
             return _copyreg_reconstructor
         if qual in PLACEHOLDER_TYPES:
             return Placeholder(qual)
-        if module.startswith(("torch.nn.modules.", "torch.optim.", "omegaconf.")) and name[:1].isupper():
+        if qual in EG3D_PLAIN_CLASSES or (
+                module.startswith(("torch.nn.modules.", "torch.optim.", "omegaconf.")) and name[:1].isupper()):
             return self.records.setdefault(qual, _record_class(qual))
         raise pickle.UnpicklingError(f"refused global '{qual}': it is not on the list of data-only "
                                      f"callables this {self.what} may use")

@@ -12,9 +12,9 @@ from typing import Callable
 import torch
 
 from .. import kernels
-from ..kernels.reference import far_delta
+from ..kernels.reference import composite_midpoint, far_delta
 from .occupancy import OccupancyGrid, skip_depths
-from .sampling import importance, stratified
+from .sampling import importance, importance_eg3d, stratified, stratified_eg3d
 
 Field = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 # (origins [B, R, 3], dirs [B, R, 3], depths [B, R, S]) -> composite()'s outputs, weights included
@@ -45,7 +45,7 @@ def render_rays(field: Field | None, origins: torch.Tensor, dirs: torch.Tensor, 
                 far: torch.Tensor, num_coarse: int, num_fine: int, far_opaque: bool, deterministic: bool,
                 generator: torch.Generator | None = None, composite_impl: str = "auto",
                 stop_transmittance: float = 0.0, march: March | None = None, pdf_eps: float = 2e-5,
-                skip: Skip | None = None) -> dict[str, torch.Tensor]:
+                skip: Skip | None = None, rule: str = "epigraf") -> dict[str, torch.Tensor]:
     """origins, dirs [B, R, 3] (unit dirs), near, far [B] -> rgb [B, R, C], opacity/depth/depth_raw/
     transmittance_last [B, R].
 
@@ -63,6 +63,13 @@ def render_rays(field: Field | None, origins: torch.Tensor, dirs: torch.Tensor, 
     b, r, _ = origins.shape
     near_r = near[:, None].expand(b, r)
     far_r = far[:, None].expand(b, r)
+    if rule == "eg3d":
+        if skip is not None or march is not None:
+            raise ValueError("EG3D's compositing rule has neither empty-space skipping nor a fused march")
+        return _render_eg3d(field, origins, dirs, near_r, far_r, num_coarse, num_fine, deterministic, generator,
+                            stop_transmittance)
+    if rule != "epigraf":
+        raise ValueError(f"unknown compositing rule {rule!r} (epigraf, eg3d)")
     if skip is not None:
         t, deltas = skip_depths(skip.grid, origins, dirs, near_r, far_r, skip.steps, far_delta(far_opaque), far_opaque)
         return _finish(skip.march(origins, dirs, t, deltas))
@@ -84,6 +91,24 @@ def render_rays(field: Field | None, origins: torch.Tensor, dirs: torch.Tensor, 
         rgb = torch.cat([rgb, rgb_f], dim=-2).gather(-2, order[..., None].expand(-1, -1, -1, rgb.shape[-1]))
         sigma = torch.cat([sigma, sigma_f], dim=-1).gather(-1, order)
     return _finish(kernels.composite(rgb, sigma, t, far_opaque, stop_transmittance, impl=composite_impl))
+
+
+def _render_eg3d(field: Field, origins, dirs, near_r, far_r, num_coarse: int, num_fine: int, deterministic: bool,
+                 generator, stop_transmittance: float) -> dict[str, torch.Tensor]:
+    """render_rays with EG3D's rule: the field returns (colour, raw density with its shift), both
+    composited at interval midpoints (`reference.composite_midpoint`, PyTorch only), the fine
+    depths drawn by `importance_eg3d`."""
+    t = stratified_eg3d(near_r, far_r, num_coarse, deterministic, generator)
+    rgb, raw = _eval_field(field, origins, dirs, t)
+    if num_fine > 0:
+        with torch.no_grad():
+            w = composite_midpoint(rgb[..., :0], raw, t)["weights"]
+        t_f = importance_eg3d(t, w, num_fine, deterministic, generator)
+        rgb_f, raw_f = _eval_field(field, origins, dirs, t_f)
+        t, order = torch.sort(torch.cat([t, t_f], dim=-1), dim=-1)
+        rgb = torch.cat([rgb, rgb_f], dim=-2).gather(-2, order[..., None].expand(-1, -1, -1, rgb.shape[-1]))
+        raw = torch.cat([raw, raw_f], dim=-1).gather(-1, order)
+    return _finish(composite_midpoint(rgb, raw, t, stop_transmittance))
 
 
 def _finish(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -8,6 +8,7 @@ the viewer does not flicker.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 
 def stratified(near: torch.Tensor, far: torch.Tensor, n: int, deterministic: bool,
@@ -71,3 +72,29 @@ def importance(t_coarse: torch.Tensor, weights: torch.Tensor, n: int, determinis
         return sample_pdf(ends, torch.ones_like(ends[..., :1]), n, deterministic, generator)
     mids = 0.5 * (t_coarse[..., 1:] + t_coarse[..., :-1])  # [..., S - 1]
     return sample_pdf(mids, weights[..., 1:-1], n, deterministic, generator, eps)
+
+
+def stratified_eg3d(near: torch.Tensor, far: torch.Tensor, n: int, deterministic: bool,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    """EG3D's coarse depths [B, R, n]: n evenly spaced from near to far (both included), each moved
+    forward by U(0, 1) x the spacing when random (so the last may pass `far`, as in EG3D)."""
+    steps = torch.linspace(0, 1, n, device=near.device, dtype=near.dtype)
+    t = near[..., None] + (far - near)[..., None] * steps
+    if deterministic or n == 1:
+        return t
+    u = torch.rand(t.shape, generator=generator, device=t.device, dtype=t.dtype) if generator is not None \
+        else torch.rand_like(t)
+    return t + u * ((far - near) / (n - 1))[..., None]
+
+
+def importance_eg3d(t_coarse: torch.Tensor, weights: torch.Tensor, n: int, deterministic: bool,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    """EG3D's fine depths [..., n] from coarse depths [..., S] and their S - 1 interval weights: the
+    weights max-filtered (window 2, padding 1), box-filtered (window 2) and raised by 0.01, then the
+    inverse CDF of the interior ones over the midpoints between coarse depths (the last midpoint is
+    never an edge, as in EG3D's sample_pdf), eps 1e-5."""
+    shape = weights.shape
+    w = F.max_pool1d(weights.detach().reshape(-1, 1, shape[-1]), 2, 1, padding=1)
+    w = F.avg_pool1d(w, 2, 1).reshape(shape) + 0.01
+    mids = 0.5 * (t_coarse[..., 1:] + t_coarse[..., :-1])  # [..., S - 1]
+    return sample_pdf(mids[..., :-1], w[..., 1:-1], n, deterministic, generator, eps=1e-5)

@@ -23,7 +23,7 @@ from ..data.dataset import ImageDataset
 from ..errors import UserError
 from ..fileio import atomic_write_text
 from ..images import image_to_uint8, make_grid, save_png
-from ..networks.generator import TriPlaneGenerator
+from ..networks.eg3d import build as build_model
 from . import distributed as distlib
 from .loss import Batch, EpiGRAFLoss
 from .patches import sample_patches
@@ -242,7 +242,7 @@ def _build(cfg: ModelConfig, device: torch.device, d: distlib.Dist) -> tuple[dic
     """G, D, G_ema, their optimisers and the augmentation (pipe, ADA controller)."""
     t = cfg.train
     torch.manual_seed(t.seed)  # the same initial weights in every process (the gradients are averaged)
-    G = TriPlaneGenerator(cfg).train().to(device)
+    G = build_model(cfg).train().to(device)
     D = build_discriminator(cfg).train().to(device)
     torch.manual_seed(t.seed * 7919 + d.rank)  # then each process its own latents, cameras and patches
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
