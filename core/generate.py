@@ -1,7 +1,7 @@
 """Render samples, depth maps, grids and videos from a checkpoint or a random model.
 
     python -m core.generate --ckpt PATH|RUN_DIR|demo|random:PRESET --seeds 0-7 --outdir out/ \
-        [--trunc 0.7] [--res 128] [--grid] [--depth] [--video orbit|interp --frames 60]
+        [--trunc 0.7] [--res 128] [--grid] [--depth] [--raw] [--video orbit|interp --frames 60]
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples-mult", type=float, default=1.0, help="multiply coarse and fine sample counts")
     p.add_argument("--grid", action="store_true", help="also write grid.png with all seeds")
     p.add_argument("--depth", action="store_true", help="also write depth maps (near white, far black)")
+    p.add_argument("--raw", action="store_true", help="EG3D models: also write the neural render before the "
+                                                      "super-resolution (seedNNNN_raw.png)")
     p.add_argument("--video", choices=["orbit", "interp"], default=None,
                    help="orbit: all seeds (as a grid) around the object; interp: through the seeds in W")
     p.add_argument("--frames", type=int, default=60, help="video frames (default 60)")
@@ -65,14 +67,19 @@ def main(argv: list[str] | None = None) -> int:
     def render(w, cams):
         return G.render(G.planes(w), cams, resolution=res, num_coarse=nc, num_fine=nf, w=w)
 
+    if args.raw and cfg.generator.family != "eg3d":
+        raise UserError("--raw is for EG3D models (their neural render before the super-resolution); "
+                        f"this is a {cfg.generator.family} model")
     images, depths = [], []
     for seed, w in zip(tqdm(seeds, desc="samples", unit="img", file=sys.stdout), ws):
         out = render(w, cam)
         images.append(image_to_uint8(out["image"][0]))
         save_png(images[-1], outdir / f"seed{seed:04d}.png")
-        if args.depth:
-            depths.append(depth_to_uint8(out["depth"][0], float(cam.near[0]), float(cam.far[0])))
+        if args.depth:  # EG3D's depth is at the neural resolution: shown at the image's size
+            depths.append(depth_to_uint8(_at_size(out["depth"], res)[0], float(cam.near[0]), float(cam.far[0])))
             save_png(depths[-1], outdir / f"seed{seed:04d}_depth.png")
+        if args.raw:
+            save_png(image_to_uint8(_at_size(out["image_raw"], res)[0]), outdir / f"seed{seed:04d}_raw.png")
     if args.grid:
         cols = min(len(images), 8)
         save_png(make_grid(images, cols), outdir / "grid.png")
@@ -101,6 +108,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {outdir / 'interp.mp4'} ({n} frames)")
     print(f"wrote {len(seeds)} image(s) to {outdir}")
     return 0
+
+
+def _at_size(x: torch.Tensor, res: int) -> torch.Tensor:
+    """[B, C, h, w] shown at res x res: nearest-neighbour, so each neural pixel stays visible."""
+    return x if x.shape[-1] == res else torch.nn.functional.interpolate(x, size=(res, res), mode="nearest")
 
 
 def cli() -> int:

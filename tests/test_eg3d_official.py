@@ -83,11 +83,14 @@ def test_field_at_every_kind_of_point(model, expected):
     pts = expected["points"][None].expand(2, -1, -1).contiguous()
     with torch.no_grad():
         planes = G.planes(G.mapping(expected["z"], expected["c_cond"], psi=0.7))
-        feats, raw = G.decode(planes, pts)
+        feats, raw = G.decode_features(planes, pts)
+        decoded = G.decode(planes, pts)
         rgb, sigma = G.query(planes, pts)
     assert (feats - expected["field_features"]).abs().max() < 1e-4
     assert (raw - expected["field_sigma_raw"]).abs().max() < 1e-4
     assert (rgb - expected["query_rgb"]).abs().max() < 1e-4
+    assert (decoded[..., :3] - expected["query_rgb"]).abs().max() < 1e-4
+    assert (decoded[..., 3] - expected["field_sigma_raw"]).abs().max() < 1e-4
     assert (sigma - expected["query_sigma"]).abs().max() < 1e-4
     kinds = {k.decode() for k in expected["point_kind"]}
     assert {"outside", "face", "corner", "edge", "texel_centre"} <= kinds

@@ -21,6 +21,7 @@ Safety nets, each checked at run time:
   instead and the whole decoder runs per node (slower, still exact);
 - the first block is compared with `G.decode` at a few hundred of its nodes; any disagreement
   (a changed lookup convention) falls back to the plain chunked `density_grid`.
+EG3D models (another lookup and a softplus decoder) always take the plain path.
 
 Memory: the yz table is res^2 x hidden floats (64 MiB at 512^3 with 64 hidden units), the xy and
 xz rows are built per x-slab, and nodes are evaluated in blocks of at most `chunk_points` (further
@@ -115,6 +116,10 @@ def separable_grid(G, planes: torch.Tensor, box: Box, res: int, chunk_points: in
         raise UserError(f"grid resolution must be between 2 and 2048, got {res}")
     device, dtype = planes.device, planes.dtype
     g = G.cfg.generator
+    if g.family != "epigraf":  # EG3D's lookup and decoder are not of the separable form below: the plain path
+        return density_grid((generator_field if kind == "activated" else generator_raw_field)(G, planes),
+                            box, res, chunk_points, with_rgb=with_rgb, kind=kind, device=device,
+                            progress=progress, cancel=cancel)
     cube_scale, shift = g.cube_scale, g.density_shift
     lookup = _lookup()
     C = planes.shape[2]

@@ -168,7 +168,7 @@ def level_from_views(grid: DensityGrid, origins: torch.Tensor, dirs: torch.Tenso
 def generator_level(G, planes: torch.Tensor, grid: DensityGrid, views: int = 6, res: int = 48,
                     cameras: Cameras | None = None) -> LevelChoice:
     """The automatic level for a generator's field: opacity of `views` cameras rendered at res^2
-    through G.render, matched against the silhouettes of `grid` (an activated-density grid over
+    through G.render_field, matched against the silhouettes of `grid` (an activated-density grid over
     the crop box, e.g. a 64^3-128^3 one from separable_grid, or its occlusion: any grid whose
     iso-surface grows monotonically as the level falls)."""
     if grid.kind not in ("activated", "occlusion"):
@@ -176,7 +176,7 @@ def generator_level(G, planes: torch.Tensor, grid: DensityGrid, views: int = 6, 
                          f"got a '{grid.kind}' grid")
     cams = cameras if cameras is not None else view_cameras(G.cfg.camera, views, device=planes.device)
     b = len(cams)
-    out = G.render(planes.expand(b, *planes.shape[1:]), cams, resolution=res, show_background=False)
+    out = G.render_field(planes.expand(b, *planes.shape[1:]), cams, resolution=res)
     origins, dirs = make_rays(cams.to(planes.device, torch.float32), res)
     return level_from_views(grid, origins.cpu(), dirs.cpu(), out["opacity"].reshape(b, -1).cpu())
 

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from ..cameras import sample_cameras
 from ..errors import UserError
+from ..networks.eg3d import camera_label
 from ..fileio import atomic_write
 from .features import FEATURE_DIM, images_to_uint8, load_inception
 from .fid_kid import fid_from_features, kid_from_features
@@ -159,8 +160,11 @@ def generated_features(G: torch.nn.Module, n: int, resolution: int, net: Feature
     bar = tqdm(total=n, desc="generated images", unit="img", file=sys.stderr, disable=not progress)
     for i in range(0, n, batch):
         c = labels[i:i + batch].to(device) if labels is not None else None
+        cams_b = cams[i:i + batch].to(device)
+        if cfg.generator.family == "eg3d":  # EG3D evaluates G conditioned on the camera it renders from
+            c = camera_label(cams_b)
         w = G.mapping(z[i:i + batch].to(device), c, psi=psi)
-        img = G.render(G.planes(w), cams[i:i + batch].to(device), resolution=resolution, deterministic=True,
+        img = G.render(G.planes(w), cams_b, resolution=resolution, deterministic=True,
                        w=w, skip_empty=skip_empty)["image"]
         out.append(net(images_to_uint8(img)).cpu().numpy().astype(np.float32))
         bar.update(img.shape[0])

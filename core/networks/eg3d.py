@@ -132,18 +132,24 @@ class EG3DGenerator(TriPlaneGenerator):
     # ---------------------------------------------------------------------------------------------
     # The radiance field
 
-    def decode(self, planes: torch.Tensor, points: torch.Tensor, impl: str | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+    def decode_features(self, planes: torch.Tensor, points: torch.Tensor, impl: str | None = None
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
         """points [B, N, 3] -> (32 features in [-0.001, 1.001], raw density) [B, N, 32], [B, N]."""
         feats = kernels.triplane_sample(planes, points, self.cfg.generator.cube_scale,
                                         impl=impl or self.cfg.render.kernel_impl, lookup="eg3d")
         return self.decoder(feats)
 
+    def decode(self, planes: torch.Tensor, points: torch.Tensor, impl: str | None = None) -> torch.Tensor:
+        """As TriPlaneGenerator.decode: raw outputs [B, N, 4], the colour in the image range (2 f - 1
+        of the first three features) and the density before its shift and softplus (EG3D's sigma)."""
+        f, raw = self.decode_features(planes, points, impl)
+        return torch.cat([2 * f[..., :3] - 1, raw[..., None]], dim=-1)
+
     def query(self, planes: torch.Tensor, points: torch.Tensor, density_noise: float = 0.0,
               impl: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """points [B, N, 3] -> rgb [B, N, 3] = 2 f - 1 of the first three features, sigma [B, N] =
         softplus(raw + density_shift), EG3D's density of one sample."""
-        f, raw = self.decode(planes, points, impl)
+        f, raw = self.decode_features(planes, points, impl)
         raw = raw + self.cfg.generator.density_shift
         if density_noise > 0:
             raw = raw + density_noise * torch.randn_like(raw)
@@ -173,9 +179,28 @@ class EG3DGenerator(TriPlaneGenerator):
             raise ValueError("EG3D models render whole images (no patches)")
         if w is None:
             raise ValueError("an EG3D model's super-resolution is modulated by w: pass G.render(..., w=w)")
+        result = self.render_field(planes, cameras, neural_res or self.cfg.generator.neural_res, num_coarse,
+                                   num_fine, deterministic, density_noise, background, chunk_rays, generator, impl)
+        feats = result["image_feature"]
+        sr = self.superresolution(result["image_raw"], feats, w.to(feats.dtype))
+        image = sr["image"]
+        if resolution and resolution != image.shape[-1]:
+            image = F.interpolate(image, size=(resolution, resolution), mode="bilinear", align_corners=False,
+                                  antialias=resolution < image.shape[-1])
+        result["image"] = image
+        result["image_raw_returned"] = result["image_raw"] if sr["raw_returned"] is None else sr["raw_returned"]
+        return result
+
+    def render_field(self, planes: torch.Tensor, cameras: Cameras, resolution: int | None = None,
+                     num_coarse: int | None = None, num_fine: int | None = None, deterministic: bool = True,
+                     density_noise: float = 0.0, background=None, chunk_rays: int | None | str = "auto",
+                     generator: torch.Generator | None = None, impl: str | None = None) -> dict[str, torch.Tensor]:
+        """The neural render alone at `resolution` (default generator.neural_res), without the
+        super-resolution: image_feature [B, 32, r, r], image_raw = image (its first three channels),
+        opacity, depth, depth_raw [B, 1, r, r]."""
         rc, g = self.cfg.render, self.cfg.generator
+        nr = resolution or g.neural_res
         impl = impl or rc.kernel_impl
-        nr = neural_res or g.neural_res
         cams = cameras.to(planes.device, torch.float64 if planes.dtype == torch.float64 else torch.float32)
         if len(cams) != planes.shape[0]:
             raise ValueError(f"{len(cams)} cameras for {planes.shape[0]} sets of planes")
@@ -187,7 +212,7 @@ class EG3DGenerator(TriPlaneGenerator):
         origins, dirs = make_rays(cams, nr)
 
         def field(points):
-            f, raw = self.decode(planes, points, impl)
+            f, raw = self.decode_features(planes, points, impl)
             raw = raw + g.density_shift
             if density_noise > 0:
                 raw = raw + density_noise * torch.randn_like(raw)
@@ -202,14 +227,7 @@ class EG3DGenerator(TriPlaneGenerator):
         bg = background_color(rc.background if background is None else background, planes.device, planes.dtype)
         feats = out["rgb"] + (1 - out["opacity"][..., None]) * bg[:1]  # EG3D: every channel on the background
         feats = feats.transpose(1, 2).reshape(b, -1, nr, nr)
-        raw = feats[:, :3]
-        sr = self.superresolution(raw, feats, w.to(feats.dtype))
-        image = sr["image"]
-        if resolution and resolution != image.shape[-1]:
-            image = F.interpolate(image, size=(resolution, resolution), mode="bilinear", align_corners=False,
-                                  antialias=resolution < image.shape[-1])
-        result = {"image": image, "image_raw": raw, "image_feature": feats,
-                  "image_raw_returned": raw if sr["raw_returned"] is None else sr["raw_returned"]}
+        result = {"image": feats[:, :3], "image_raw": feats[:, :3], "image_feature": feats}
         for k in ("opacity", "depth", "depth_raw"):
             result[k] = out[k].reshape(b, 1, nr, nr)
         return result

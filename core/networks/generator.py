@@ -227,6 +227,12 @@ class TriPlaneGenerator(nn.Module):
             result[k] = out[k].reshape(b, 1, res, res)
         return result
 
+    def render_field(self, planes: torch.Tensor, cameras: Cameras, resolution: int | None = None,
+                     **render_kwargs) -> dict[str, torch.Tensor]:
+        """The radiance field's own render (no background model; for EG3D no super-resolution):
+        image, opacity, depth at `resolution`. What silhouettes and mesh levels are matched against."""
+        return self.render(planes, cameras, resolution, show_background=False, **render_kwargs)
+
     @torch.no_grad()
     def prepare(self, planes: torch.Tensor) -> OccupancyGrid | None:
         """Build now what inference renders of `planes` cache with them (the occupancy grid, the
