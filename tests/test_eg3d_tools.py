@@ -8,6 +8,7 @@ import imageio.v2 as imageio
 import numpy as np
 import pytest
 import torch
+from test_metrics import CountingNet, StandInDataset, write_pngs
 
 from core import cameras as camlib
 from core.checkpoint import load_generator
@@ -16,7 +17,6 @@ from core.generate import main as generate
 from core.geometry.level import generator_level
 from core.metrics.evaluate import compute_metrics
 from core.networks.eg3d import camera_label
-from test_metrics import CountingNet, StandInDataset, write_pngs
 
 SNAP = str(Path(__file__).parent / "fixtures" / "eg3d_official" / "snapshot_ffhq_tiny.pkl")
 

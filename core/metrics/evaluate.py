@@ -28,8 +28,8 @@ from tqdm import tqdm
 
 from ..cameras import sample_cameras
 from ..errors import UserError
-from ..networks.eg3d import camera_label
 from ..fileio import atomic_write
+from ..networks.eg3d import camera_label
 from .features import FEATURE_DIM, images_to_uint8, load_inception
 from .fid_kid import fid_from_features, kid_from_features
 
