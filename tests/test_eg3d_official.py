@@ -129,3 +129,14 @@ def test_pose_label_matches_eg3d_angles(expected):
     yaw, pitch = np.pi - h, np.arccos(1 - 2 * v / np.pi)
     label = pose_label(torch.tensor([yaw]), torch.tensor([pitch]), 2.7, (0, 0, 0.2), 13.372)
     assert (label[:, :16] - expected["c_cond"][1:, :16]).abs().max() < 1e-5
+
+
+def test_converted_checkpoint_is_the_same_model(tmp_path, model, expected):
+    """core.import_official writes our safe checkpoint format; it loads to the same EG3D generator."""
+    from core.import_official import main
+    assert main([str(SNAP), "--out", str(tmp_path / "eg3d.pt")]) == 0
+    G2, info = load_generator(str(tmp_path / "eg3d.pt"))
+    G, _ = model
+    assert isinstance(G2, EG3DGenerator) and info["meta"]["source_kind"] == "official-eg3d"
+    for (k, a), (k2, b) in zip(G.state_dict().items(), G2.state_dict().items()):
+        assert k == k2 and torch.equal(a, b)
