@@ -65,7 +65,7 @@ def test_selftest_detects_a_wrong_kernel():
     check that "auto" runs before it trusts a kernel on a device."""
     code = ("import sys, torch; from core.kernels import ops, selftest, triton_ops as t;"
             "orig = t.triplane_sample;"
-            "t.triplane_sample = lambda p, q, s: orig(p, q, s * 1.01);"
+            "t.triplane_sample = lambda p, q, s, k='epigraf': orig(p, q, s * 1.01, k);"
             "selftest.SIZES['tiny']['triplane'] = [(1, 4, 5, 7, 20)];"
             "assert not ops.verify_triton('triplane_sample', 'cpu');"
             "assert ops.verify_triton('composite', 'cpu');"
