@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trunc", type=float, default=None, help="truncation psi")
     p.add_argument("--camera", default=None, help="yaw,pitch[,radius[,fov]]: radians, radians, units, degrees")
     p.add_argument("--mode", choices=["rgb", "depth", "opacity", "normals"], default=None, help="render mode")
+    p.add_argument("--raw", action="store_true",
+                   help="EG3D models: show the raw neural image (before the super-resolution) in RGB mode")
     p.add_argument("--res", type=int, default=None, help="full-quality render resolution")
     p.add_argument("--screenshot", type=Path, default=None, help="scripted: save the full-quality render here and exit")
     p.add_argument("--window-screenshot", type=Path, default=None,
@@ -75,6 +77,8 @@ def build_state(args: argparse.Namespace, device, window_size: tuple[int, int]):
         state.latent.psi = args.trunc
     if args.mode is not None:
         state.render.mode = args.mode
+    if args.raw:
+        state.render.raw_image = True
     if args.res is not None:
         state.render.resolution = max(16, args.res)
     camera = args.camera or ("mean" if (not use_session or fresh_model) else None)  # None: the session's

@@ -1,4 +1,4 @@
-"""Convert an official EpiGRAF snapshot into an EpiGRAF Studio checkpoint, once, without running it.
+"""Convert an official EpiGRAF or EG3D snapshot into an EpiGRAF Studio checkpoint, once, without running it.
 
     python -m core.import_official SRC.pkl --out DST.pt [--training-state]
 
@@ -6,8 +6,9 @@ Every command that takes a checkpoint also opens the .pkl directly (converted on
 once saves the conversion time and gives a file that loads with `torch.load(weights_only=True)`.
 The result keeps G_ema and the snapshot's config (read from the pickled OmegaConf tree); with
 --training-state also the training generator G, the ADA probability and the image counter, so
-that `python -m core.train --resume DST.pt --data ...` fine-tunes the official model (the official
-discriminator is not converted: D starts from a fresh initialisation).
+that `python -m core.train --resume DST.pt --data ...` fine-tunes the official model (EpiGRAF's
+official discriminator is not converted: D starts from a fresh initialisation; EG3D's dual
+discriminator is, and its image counter comes from the file name).
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ def import_official(src: Path, out: Path, training_state: bool = False, force: b
         if "G" not in data:
             raise UserError(f"'{src}' holds no training generator G: convert it without --training-state")
         build_generator(cfg, data["G"])
-        extra = {k: data[k] for k in ("G", "augment", "progress") if k in data}
-        meta["training_state"] = "G, augment p, progress (official D not converted)"
+        extra = {k: data[k] for k in ("G", "D", "augment", "progress") if k in data}
+        meta["training_state"] = ("G, D, progress" if "D" in extra else
+                                  "G, augment p, progress (official D not converted)")
     out.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(out, cfg, G_ema, meta=meta, **extra)
     return meta
@@ -49,7 +51,7 @@ def import_official(src: Path, out: Path, training_state: bool = False, force: b
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m core.import_official", description=__doc__.split("\n\n")[0])
-    p.add_argument("src", type=Path, help="an official EpiGRAF network-snapshot-*.pkl")
+    p.add_argument("src", type=Path, help="an official EpiGRAF or EG3D network-snapshot-*.pkl (or EG3D's released .pkl)")
     p.add_argument("--out", required=True, type=Path, help="the EpiGRAF Studio checkpoint (.pt) to write")
     p.add_argument("--training-state", action="store_true",
                    help="also keep G, the ADA probability and the image counter (for core.train --resume)")

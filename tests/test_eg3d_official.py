@@ -140,3 +140,38 @@ def test_converted_checkpoint_is_the_same_model(tmp_path, model, expected):
     assert isinstance(G2, EG3DGenerator) and info["meta"]["source_kind"] == "official-eg3d"
     for (k, a), (k2, b) in zip(G.state_dict().items(), G2.state_dict().items()):
         assert k == k2 and torch.equal(a, b)
+
+
+def test_discriminator_logits(expected):
+    """The snapshot's dual discriminator, converted, gives the official logits on the official
+    renders (camera 0, with its label; the raw image resized with EG3D's antialiased filter)."""
+    from core.networks.dual_discriminator import DualDiscriminator
+    from core.official.eg3d import discriminator_state
+    from core.official.load import read_snapshot
+    state, args = discriminator_state(read_snapshot(SNAP)["D"])
+    D = DualDiscriminator(**args).eval()
+    D.load_state_dict(state)
+    c = expected["cam_c"][:1].expand(2, -1)
+    with torch.no_grad():
+        logits = D(expected["image"][:, 0], expected["image_raw"][:, 0], c)[:, 0]
+    assert (logits - expected["d_logits_cam0"]).abs().max() < 1e-4 * max(1.0, expected["d_logits_cam0"].abs().max())
+
+
+def test_training_state_keeps_the_discriminator(tmp_path):
+    """--training-state keeps G, the dual D (its config read from the record) and the image count
+    the file name gives; the D loads into a DualDiscriminator built from the converted config."""
+    import shutil
+
+    from core.checkpoint import load_checkpoint
+    from core.import_official import main
+    from core.networks.dual_discriminator import DualDiscriminator
+    snap = tmp_path / "network-snapshot-000120.pkl"
+    shutil.copy(SNAP, snap)
+    assert main([str(snap), "--out", str(tmp_path / "eg3d.pt"), "--training-state"]) == 0
+    data = load_checkpoint(tmp_path / "eg3d.pt")
+    d = data["config"]["discriminator"]
+    assert d["variant"] == "dual" and d["camera_cond"] and (d["channel_base"], d["channel_max"]) == (256, 8)
+    assert data["progress"]["cur_nimg"] == 120_000 and set(data) >= {"G", "D", "G_ema"}
+    D = DualDiscriminator(25, data["config"]["img_resolution"], channel_base=d["channel_base"],
+                          channel_max=d["channel_max"], conv_clamp=d["conv_clamp"], mbstd_group=d["mbstd_group"])
+    D.load_state_dict(data["D"])

@@ -28,7 +28,7 @@ from core.errors import UserError
 from . import colormaps
 from .app_api import AppOptions, Perf
 from .camera import parse_camera, preset
-from .export import ExportJob, picture, save_screenshot, scalar_view
+from .export import ExportJob, picture, save_screenshot, scalar_view, shows_raw
 from .model import ModelLoader, default_model_spec
 from .render_worker import AdaptiveResolution, RenderWorker, reserve_gui_core
 from .rendering import LoadedModel, RenderEngine, RenderRequest, RenderResult, ViewSpec
@@ -261,10 +261,10 @@ class ViewerApp:
         r = self.result
         rs = self.state.render
         sv = scalar_view(r, rs) if r.request.view.mode != "normals" else None  # normals: an RGB picture
-        key = (id(r), size, rs.mode, rs.colormap, rs.auto_range, tuple(rs.depth_range))
+        key = (id(r), size, rs.mode, rs.colormap, rs.auto_range, tuple(rs.depth_range), rs.raw_image)
         if key != self._display_key:
-            if sv is None:
-                self.source_tex.upload(r.image)
+            if sv is None:  # RGB (an EG3D model's raw neural image with the toggle on) or normals
+                self.source_tex.upload(r.raw if shows_raw(r, rs) else r.image)
                 rng, rev = (0.0, 1.0), False
             else:
                 values, rng, cmap, rev = sv
@@ -287,12 +287,15 @@ class ViewerApp:
             model, cam, psi, cidx = self.model, self.state.camera.camera.copy(), lat.psi, lat.class_idx
 
             def task() -> None:
+                from .eg3d_render import preview_neural_res
                 from .latent import LatentSpec
                 from .rendering import Quality
 
-                c = min(cidx, model.cfg.generator.c_dim - 1) if model.cfg.generator.c_dim else None
+                g = model.cfg.generator
+                c = min(cidx, g.c_dim - 1) if g.c_dim else None
                 req = RenderRequest(model, LatentSpec.from_seed(seed, psi, c), ViewSpec(cam, "rgb", 48))
-                res = self.thumb_engine.render(req, Quality(48, 8, 8, "preview"))
+                nr = preview_neural_res(g.neural_res) if model.eg3d else None
+                res = self.thumb_engine.render(req, Quality(48, 8, 8, "preview", nr))
                 self._thumb_done.append((key, res.image))
 
             self.worker.add_idle_task(task)

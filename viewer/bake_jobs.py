@@ -11,6 +11,11 @@ While the camera moves and the current latent has a bake, the viewport shows the
 every frame from the current camera at the viewport's size, and no neural previews are requested
 (they would take the CPU from the preview); once the camera is still, the full-quality neural
 render is requested directly and replaces the preview when it arrives.
+
+EG3D models get no bake: the baked field holds the colours and densities of G.query, which an
+EG3D model's super-resolution turns into its final image; a GL ray-march of the field would show
+neither that image nor the raw neural one. Their moving frames are neural renders at a lower
+neural resolution (viewer/eg3d_render.py).
 """
 
 from __future__ import annotations
@@ -99,8 +104,8 @@ class BakeController:
 
     def enabled(self) -> bool:
         app = self.app
-        return (app.state.render.baked_preview and app.model is not None and app.options.screenshot is None
-                and not app.state.mesh.show_mesh and self.error is None)
+        return (app.state.render.baked_preview and app.model is not None and not app.model.eg3d
+                and app.options.screenshot is None and not app.state.mesh.show_mesh and self.error is None)
 
     def key(self) -> tuple | None:
         """(model uid, LatentSpec, resolution) of the bake the current view would use."""

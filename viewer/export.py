@@ -1,7 +1,9 @@
 """Pictures and videos out of the viewer: screenshots, orbit / interpolation videos, PNG frames.
 
 `picture(result, render_state)` turns a render into the PNG the window shows (RGB or normals as
-rendered; depth and opacity through the same colour table as the display shader). `ExportJob`
+rendered; depth and opacity through the same colour table as the display shader; an EG3D model's
+raw neural image, depth and opacity come at the neural resolution and are upsampled bilinearly to
+the image's size, as the display shader draws them). `ExportJob`
 renders videos in a background thread through the same `RenderEngine` (so through `G.render`),
 writes mp4 with core.video.write_mp4 and/or numbered PNG frames, and reports progress; `abort()`
 stops it between tiles.
@@ -15,6 +17,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from core.cameras import orbit_angles
 from core.errors import UserError
@@ -24,7 +28,7 @@ from core.video import write_mp4
 from . import colormaps
 from .camera import OrbitCamera, clamp_pitch, wrap_angle
 from .latent import LatentSpec
-from .rendering import Quality, RenderEngine, RenderRequest, RenderResult, full_quality
+from .rendering import RenderEngine, RenderRequest, RenderResult, full_quality
 from .state import ExportState, RenderState
 
 
@@ -48,13 +52,33 @@ def scalar_view(result: RenderResult, render: RenderState) -> tuple[np.ndarray, 
     return None
 
 
+def shows_raw(result: RenderResult, render: RenderState) -> bool:
+    """The view shows an EG3D model's raw neural image (RGB mode with the toggle on)."""
+    return render.raw_image and render.mode == "rgb" and result.raw is not None
+
+
+def upsampled(a: np.ndarray, size: int) -> np.ndarray:
+    """[h, w] or [h, w, 3] resized bilinearly to size x size (unchanged when already that size)."""
+    if a.shape[0] == size and a.shape[1] == size:
+        return a
+    t = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+    t = t[None, None] if t.ndim == 2 else t.permute(2, 0, 1)[None]
+    t = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)[0]
+    if a.dtype == np.uint8:
+        return t.permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+    return t[0].numpy()
+
+
 def picture(result: RenderResult, render: RenderState) -> np.ndarray:
-    """[H, W, 3] uint8 of a render as the viewport shows it."""
+    """[H, W, 3] uint8 of a render as the viewport shows it (at the rendered image's size)."""
+    size = result.image.shape[0]
+    if shows_raw(result, render):
+        return upsampled(result.raw, size)
     sv = scalar_view(result, render) if result.request.view.mode != "normals" else None
     if sv is None:
         return result.image
     values, (lo, hi), cmap, reverse = sv
-    return colormaps.apply(values, lo, hi, cmap, reverse)
+    return colormaps.apply(upsampled(values, size), lo, hi, cmap, reverse)
 
 
 def timestamped(out_dir: str | Path, stem: str, suffix: str) -> Path:
@@ -141,8 +165,7 @@ class ExportJob:
         for k, (cam, spec) in enumerate(self.plan.frames):
             view = replace(self.request.view, camera=cam, resolution=res)
             req = replace(self.request, latent=spec, view=view, interactive=False)
-            q = full_quality(req.model, view)
-            result = self.engine.render(req, Quality(res, q.num_coarse, q.num_fine, "full"), self._abort.is_set)
+            result = self.engine.render(req, full_quality(req.model, view), self._abort.is_set)
             if result is None:
                 raise _Aborted()
             img = picture(result, self.render)

@@ -4,8 +4,10 @@ The GUI submits a request whenever what it shows should change; each gets a gene
 The worker keeps only the newest pending request (older ones are dropped unrendered), renders it
 as a quick preview (resolution chosen by `AdaptiveResolution` to hold the target frame time, fewer
 samples), then, when the request is not interactive (the camera is still), refines to full quality.
-A refinement that becomes stale stops between tiles. Results only move forward: a result older
-than the one already published is thrown away.
+An EG3D model's preview keeps the output size and halves the neural resolution instead (its cost
+is the neural render's; the super-resolution sees the whole image). A refinement that becomes
+stale stops between tiles. Results only move forward: a result older than the one already
+published is thrown away.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import torch
 
 from core.errors import UserError
 
-from .rendering import MIN_COARSE, Quality, RenderRequest, RenderResult, full_quality
+from .rendering import MIN_COARSE, Quality, RenderRequest, RenderResult, eg3d_preview, full_quality
 
 RenderFn = Callable[[RenderRequest, Quality, Callable[[], bool]], "RenderResult | None"]
 
@@ -222,7 +224,9 @@ class RenderWorker:
             progressive, adaptive_enabled, moving = self.progressive, self.adaptive_enabled, self.moving_samples
             target_s = self.adaptive.target_s
         full = full_quality(req.model, req.view)
-        if adaptive_enabled:
+        if full.neural_res is not None:  # EG3D: a lower neural resolution, the same output size
+            preview = eg3d_preview(full, moving)
+        elif adaptive_enabled:
             preview = self.adaptive.choose(full, moving)
         else:
             preview = Quality(full.resolution, max(MIN_COARSE, round(full.num_coarse * moving)),

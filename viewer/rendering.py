@@ -4,7 +4,9 @@
 takes the tri-planes from its cache (keyed by model and LatentSpec: a camera move re-runs only the
 decoder and compositing), and calls `G.render` on square tiles (core's `Patch`, which renders
 exactly the crop of the full image) so that a stale full-quality render can stop between tiles.
-Normals come from the density gradient, by autograd through `G.query`.
+Normals come from the density gradient, by autograd through `G.query`. EG3D models render whole
+frames in one `G.render` call instead (viewer/eg3d_render.py): their super-resolution sees the
+whole neural image, so they have no tiles.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from core.networks.generator import background_color
 from core.render.rays import Patch, make_rays
 
 from .camera import OrbitCamera
+from .eg3d_render import is_eg3d, preview_neural_res, render_whole
 from .latent import LatentResolver, LatentSpec
 
 _model_ids = itertools.count(1)
@@ -49,6 +52,11 @@ class LoadedModel:
     @property
     def cfg(self):
         return self.G.cfg
+
+    @property
+    def eg3d(self) -> bool:
+        """An EG3D model: whole frames, a super-resolved image and a raw neural one."""
+        return is_eg3d(self.G.cfg)
 
 
 @dataclass(frozen=True)
@@ -83,17 +91,19 @@ class RenderRequest:
 
 @dataclass(frozen=True)
 class Quality:
-    """How finely a request is rendered: pixels per side and samples per ray."""
+    """How finely a request is rendered: pixels per side and samples per ray (EG3D models: and
+    the neural resolution under the super-resolution; None = the model's)."""
 
     resolution: int
     num_coarse: int
     num_fine: int
     level: str = "full"  # preview | full
+    neural_res: int | None = None
 
     @property
     def cost(self) -> float:
-        """Work units: rays x samples."""
-        return float(self.resolution**2 * (self.num_coarse + self.num_fine))
+        """Work units: rays x samples (the neural render's rays for an EG3D model)."""
+        return float((self.neural_res or self.resolution)**2 * (self.num_coarse + self.num_fine))
 
 
 @dataclass
@@ -103,13 +113,14 @@ class RenderResult:
     request: RenderRequest
     quality: Quality
     image: np.ndarray  # [H, W, 3] uint8: the RGB render, or the normals picture in normals mode
-    depth: np.ndarray  # [H, W] float32, normalised by opacity (the far bound where empty)
-    opacity: np.ndarray  # [H, W] float32
+    depth: np.ndarray  # [H, W] float32, normalised by opacity (the far bound where empty); EG3D: [r, r]
+    opacity: np.ndarray  # [H, W] float32; EG3D: [r, r], the neural resolution
     w: torch.Tensor  # [1, w_dim] the latent rendered
     near: float
     far: float
     render_s: float
     planes_cached: bool
+    raw: np.ndarray | None = None  # EG3D: [r, r, 3] uint8, the neural render under the super-resolution
 
     @property
     def generation(self) -> int:
@@ -119,8 +130,16 @@ class RenderResult:
 def full_quality(model: LoadedModel, view: ViewSpec) -> Quality:
     """The full-quality settings of a view: its resolution, the model's samples times the multipliers."""
     rc = model.cfg.render
+    nr = model.cfg.generator.neural_res if model.eg3d else None
     return Quality(view.resolution, max(MIN_COARSE, round(rc.num_coarse * view.coarse_mult)),
-                   max(0, round(rc.num_fine * view.fine_mult)), "full")
+                   max(0, round(rc.num_fine * view.fine_mult)), "full", nr)
+
+
+def eg3d_preview(full: Quality, samples_mult: float) -> Quality:
+    """An EG3D model's moving-camera quality: the same output size, half the neural resolution
+    (at least 16), the samples times `samples_mult`."""
+    return Quality(full.resolution, max(MIN_COARSE, round(full.num_coarse * samples_mult)),
+                   max(0, round(full.num_fine * samples_mult)), "preview", preview_neural_res(full.neural_res))
 
 
 def tile_size(resolution: int, max_tile: int = 64) -> int:
@@ -210,6 +229,8 @@ class RenderEngine:
         model, view = req.model, req.view
         G = model.G
         planes, w, hit = self.planes(model, req.latent)
+        if model.eg3d:
+            return self._render_whole(req, quality, planes, w, hit, t0, cancelled)
         # a latent's first frame does not wait for its occupancy grid (G.prepare, run on the worker
         # when idle, or the next frame builds it): switching latents stays as quick as before
         skip = None if hit or G.prepared(planes) else False
@@ -243,3 +264,17 @@ class RenderEngine:
         return RenderResult(req, quality, image_to_uint8(image), depth[0].numpy(), opacity[0].numpy(),
                             w.detach().cpu(), float(cams.near[0]), float(cams.far[0]),
                             time.perf_counter() - t0, hit)
+
+    def _render_whole(self, req: RenderRequest, quality: Quality, planes: torch.Tensor, w: torch.Tensor,
+                      hit: bool, t0: float, cancelled: Callable[[], bool]) -> RenderResult | None:
+        """An EG3D frame: one G.render call (it cannot stop halfway: a stale one is dropped before)."""
+        if cancelled():
+            return None
+        model, view = req.model, req.view
+        cams = view.camera.to_cameras(model.cfg.camera, device=model.device)
+        out = render_whole(model.G, planes, w, cams, quality.resolution, quality.num_coarse, quality.num_fine,
+                           quality.neural_res, view.background, view.mode)
+        return RenderResult(req, quality, image_to_uint8(out["image"].float().cpu()),
+                            out["depth"][0].float().cpu().numpy(), out["opacity"][0].float().cpu().numpy(),
+                            w.detach().cpu(), float(cams.near[0]), float(cams.far[0]),
+                            time.perf_counter() - t0, hit, image_to_uint8(out["raw"].float().cpu()))

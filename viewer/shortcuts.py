@@ -88,6 +88,7 @@ SHORTCUTS: list[tuple[imgui.Key, bool, str, str, Callable[[ViewerApi], None]]] =
     (imgui.Key._2, False, "", "", _mode("depth")),
     (imgui.Key._3, False, "", "", _mode("opacity")),
     (imgui.Key._4, False, "", "", _mode("normals")),
+    (imgui.Key._5, False, "5", "EG3D models: raw neural image / final image", _toggle("render", "raw_image")),
     (imgui.Key.g, False, "G", "viewport: mesh / volume render (same camera)", _toggle("mesh", "show_mesh")),
     (imgui.Key.o, True, "Ctrl+O", "open a checkpoint / run folder (file browser)",
      lambda app: app.file_dialog.open(app)),

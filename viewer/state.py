@@ -105,6 +105,7 @@ class RenderState:
     """Render panel: what to show and at which quality."""
 
     mode: str = "rgb"
+    raw_image: bool = False  # EG3D models, RGB mode: the raw neural image instead of the super-resolved one
     colormap: str = "turbo"
     auto_range: bool = True  # depth range from the visible surface
     depth_range: list[float] = field(default_factory=lambda: [0.75, 1.25])

@@ -174,15 +174,44 @@ def generator_state(G: ModuleRecord) -> dict[str, torch.Tensor]:
     return out
 
 
+def discriminator_state(D: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Our DualDiscriminator's state dict from an official DualDiscriminator record (the names are
+    the same; constants dropped) and its constructor's arguments read from the record."""
+    if not isinstance(D, ModuleRecord) or D.class_name != "DualDiscriminator":
+        raise UserError(f"the snapshot's D is a {_class(D)}, not EG3D's DualDiscriminator")
+    kw = dict(D.state.get("_init_kwargs") or {})
+    epi = kw.get("epilogue_kwargs") or {}
+    if (kw.get("mapping_kwargs") or {}) or int(epi.get("mbstd_num_channels", 1)) != 1:
+        _refuse("D's mapping/epilogue kwargs", {**(kw.get("mapping_kwargs") or {}), **epi},
+                "the default 8-layer mapping and a 1-channel minibatch-std")
+    args = {"c_dim": int(kw.get("c_dim", 25)), "img_resolution": int(kw.get("img_resolution", 512)),
+            "channel_base": int(kw.get("channel_base", 32768)), "channel_max": int(kw.get("channel_max", 512)),
+            "conv_clamp": float(kw.get("conv_clamp") or 0.0), "mbstd_group": int(epi.get("mbstd_group_size", 4)),
+            "disc_c_noise": float(kw.get("disc_c_noise", 0.0) or 0.0)}
+    return {k: v for k, v in module_state(D).items() if not k.endswith("resample_filter")}, args
+
+
 def convert(snapshot: Any, what: str, training_state: bool = False) -> tuple[dict, dict[str, Any], dict]:
-    """A loaded official EG3D snapshot -> (our config dict, {"G_ema": state[, "G": state]}, meta)."""
+    """A loaded official EG3D snapshot -> (our config dict, {"G_ema": state, ...}, meta); with
+    training_state also "G", "D" (EG3D does not save optimiser state) and "progress" (from 0: EG3D's
+    snapshot does not record its image count)."""
     G_ema = snapshot.get("G_ema") if isinstance(snapshot, dict) else None
     if not is_eg3d(G_ema):
         raise UserError(f"{what} holds no EG3D generator under 'G_ema'")
     cfg = generator_config(G_ema)
     entries: dict[str, Any] = {"G_ema": generator_state(G_ema)}
+    D = snapshot.get("D")
+    if isinstance(D, ModuleRecord) and D.class_name == "DualDiscriminator":
+        d_state, args = discriminator_state(D)
+        d = cfg.discriminator
+        d.variant, d.camera_cond = "dual", args["c_dim"] > 0
+        d.channel_base, d.channel_max, d.conv_clamp, d.mbstd_group = (args["channel_base"], args["channel_max"],
+                                                                     args["conv_clamp"], args["mbstd_group"])
+        if training_state:
+            entries["D"] = d_state
     if training_state and is_eg3d(snapshot.get("G")):
         entries["G"] = generator_state(snapshot["G"])
+        entries["progress"] = {"cur_nimg": 0, "cur_tick": 0, "batch_idx": 0, "tick_start_nimg": 0, "nan_skipped": 0}
     meta: dict[str, Any] = {}
     std = module_state(G_ema).get("dataset_label_std")
     if torch.is_tensor(std):

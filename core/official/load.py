@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,10 @@ def load_official(path: str | os.PathLike, training_state: bool = True) -> tuple
         ts = snapshot.get("training_set_kwargs")
         if isinstance(ts, dict) and ts.get("path"):
             meta["dataset"] = Path(str(ts["path"])).stem
+        if m := re.fullmatch(r"network-snapshot-(\d+)\.pkl", path.name):  # EG3D records its kimg only here
+            meta["kimg"] = float(m.group(1))
+            if "progress" in entries:
+                entries["progress"].update(cur_nimg=int(m.group(1)) * 1000, tick_start_nimg=int(m.group(1)) * 1000)
         return config, entries, meta
     config, entries = epigraf.convert(snapshot, f"'{path}'", training_state=training_state)
     stats = snapshot.get("stats") if isinstance(snapshot, dict) else None

@@ -27,7 +27,11 @@ def draw(app: ViewerApi) -> None:
     if any(ch):
         cs.camera = cam.normalised(r0)
         app.camera_changed()
-    hint("yaw 0 is frontal (+x), pitch 90 deg the equator. Drag the image to orbit, wheel to zoom, "
+    front = "yaw 0 is frontal (+x)"
+    if app.model is not None and app.model.eg3d:  # EG3D's face models look along +z: yaw 90 deg
+        cc = app.model.cfg.camera
+        front = f"EG3D: the prior's mean (frontal for faces) is yaw {math.degrees(cc.yaw_mean):.0f} deg"
+    hint(f"{front}, pitch 90 deg the equator. Drag the image to orbit, wheel to zoom, "
          "right-drag to move the look-at point.")
     imgui.separator_text("Presets")
     for name in PRESETS:

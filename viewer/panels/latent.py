@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from ..app_api import ViewerApi
 
 GRID_COLS, GRID_ROWS = 4, 2
+POSE_MODES = {"mean": "the prior's mean camera", "camera": "follow the render camera", "custom": "fixed yaw/pitch"}
 
 
 def draw(app: ViewerApi) -> None:
@@ -35,11 +37,7 @@ def draw(app: ViewerApi) -> None:
         if k != lat.class_idx:
             lat.class_idx, lat.class_placed = k, True
     if g is not None and g.pose_cond:
-        _, lat.pose_mode = combo("conditioning pose", lat.pose_mode, ("mean", "camera", "custom"))
-        if lat.pose_mode == "custom":
-            _, lat.pose = imgui.drag_float2("pose yaw/pitch", lat.pose, 0.01)
-        hint("generator pose conditioning: the prior's mean camera, the current camera (re-synthesises the "
-             "planes as it moves), or a fixed yaw/pitch")
+        _pose(app)
     if lat.w_path:
         imgui.text(f"showing saved latent {Path(lat.w_path).name}")
         imgui.same_line()
@@ -48,6 +46,22 @@ def draw(app: ViewerApi) -> None:
     _files(app)
     _interpolation(app)
     _grid(app)
+
+
+def _pose(app: ViewerApi) -> None:
+    """The generator's conditioning camera (EG3D's camera label; EpiGRAF's pose conditioning)."""
+    lat = app.state.latent
+    modes = list(POSE_MODES)
+    i = modes.index(lat.pose_mode) if lat.pose_mode in modes else 0
+    _, i = imgui.combo("conditioning pose", i, list(POSE_MODES.values()))
+    lat.pose_mode = modes[i]
+    if lat.pose_mode == "custom":
+        _, lat.pose = imgui.drag_float2("pose yaw/pitch", lat.pose, 0.01)
+    cam = app.model.cfg.camera
+    mean = f"yaw {math.degrees(cam.yaw_mean):.0f}, pitch {math.degrees(cam.pitch_mean):.0f} deg" + \
+        (": EG3D's frontal camera" if app.model.eg3d and cam.yaw_mean == cam.pitch_mean == math.pi / 2 else "")
+    hint(f"the camera the generator is conditioned on: the prior's mean ({mean}), the render camera (w and "
+         "the planes are re-synthesised as it moves, as EG3D's visualizer offers), or a fixed yaw/pitch")
 
 
 def _class_slider(label: str, value, c_dim: int, names: list, width: float = 0.0) -> int:

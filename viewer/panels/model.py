@@ -25,7 +25,8 @@ def draw(app: ViewerApi) -> None:
     elif m is not None:
         cfg = m.cfg
         note = m.info.get("meta", {}).get("source_note")  # where it came from, when not one of our files
-        line((f"{note}; " if note else "") + f"preset {cfg.name}, {cfg.img_resolution}^2 images, "
+        fam = f"EG3D (neural {cfg.generator.neural_res}^2 -> SR)" if m.eg3d else "EpiGRAF"
+        line(f"{fam}; " + (f"{note}; " if note else "") + f"preset {cfg.name}, {cfg.img_resolution}^2 images, "
              f"planes {cfg.generator.plane_res}^2, {cfg.render.num_coarse}+{cfg.render.num_fine} samples, z {cfg.generator.z_dim}, "
              f"classes {cfg.generator.c_dim}, pose cond {'on' if cfg.generator.pose_cond else 'off'}, "
              f"device {m.device}")
@@ -42,7 +43,7 @@ def draw(app: ViewerApi) -> None:
         app.file_dialog.open(app)
     if imgui.is_item_hovered():
         imgui.set_tooltip("pick a checkpoint, run folder or latent in a file browser (Ctrl+O)")
-    hint("a checkpoint .pt, an official EpiGRAF .pkl, a run folder (its newest snapshot) or random:PRESET" +
+    hint("a checkpoint .pt, an official EpiGRAF or EG3D .pkl, a run folder (its newest snapshot) or random:PRESET" +
          ("; or drop a checkpoint, run folder or .npy latent on the window" if app.drop_enabled else ""))
     for name in PRESETS:
         if imgui.small_button(f"random:{name}"):

@@ -23,7 +23,8 @@ def draw(app: ViewerApi) -> None:
     r = app.result
     if r is not None:
         q = r.quality
-        imgui.text(f"on screen: {q.level} {q.resolution}^2, {q.num_coarse}+{q.num_fine} samples, "
+        neural = f" (neural {q.neural_res}^2)" if q.neural_res is not None else ""
+        imgui.text(f"on screen: {q.level} {q.resolution}^2{neural}, {q.num_coarse}+{q.num_fine} samples, "
                    f"{r.render_s * 1000:.0f} ms, planes {'cached' if r.planes_cached else 'computed'}")
     first = f"{perf.first_frame_s:.2f} s" if perf.first_frame_s is not None else "-"
     refine = f"{perf.full_refine_s:.2f} s" if perf.full_refine_s is not None else "-"

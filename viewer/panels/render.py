@@ -1,4 +1,5 @@
-"""Render panel: RGB / depth / opacity / normals, colour map and range, samples, background, resolution."""
+"""Render panel: RGB / depth / opacity / normals (EG3D: and the raw neural image), colour map and range,
+samples, background, resolution."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import TYPE_CHECKING
 from imgui_bundle import imgui
 
 from ..bake_jobs import BAKE_RESOLUTIONS
+from ..eg3d_render import preview_neural_res
 from ..export import depth_range
 from ..rendering import MIN_COARSE
 from ..state import COLORMAPS, RENDER_MODES, RESOLUTIONS
@@ -25,6 +27,9 @@ def draw(app: ViewerApi) -> None:
             r.mode = mode
         if i < len(RENDER_MODES) - 1:
             imgui.same_line()
+    eg3d = app.model is not None and app.model.eg3d
+    if eg3d:
+        _eg3d_image(app)
     if r.mode == "depth":
         _, r.colormap = combo("colour map", r.colormap, COLORMAPS)
         _, r.auto_range = imgui.checkbox("auto range (visible surface)", r.auto_range)
@@ -34,6 +39,9 @@ def draw(app: ViewerApi) -> None:
             r.depth_range = [lo, hi]
         else:
             _, r.depth_range = imgui.drag_float2("depth range", r.depth_range, 0.002, 0.0, 10.0)
+    elif r.mode == "normals" and eg3d:
+        hint("EG3D: camera-space normals from the depth image (neural resolution, upsampled): x right = red, "
+             "y up = green, towards the camera = blue")
     elif r.mode == "normals":
         hint("camera-space normals from the density gradient (autograd through G.query): "
              "x right = red, y up = green, towards the camera = blue")
@@ -47,6 +55,8 @@ def draw(app: ViewerApi) -> None:
              f"fine samples per ray at full quality")
     _, r.progressive = imgui.checkbox("progressive refinement when still", r.progressive)
     _, r.adaptive = imgui.checkbox("adaptive resolution while moving", r.adaptive)
+    if eg3d and imgui.is_item_hovered():
+        imgui.set_tooltip("EpiGRAF models; an EG3D model renders its moving frames at half its neural resolution")
     _, r.target_fps = imgui.slider_float("target fps", r.target_fps, 2.0, 60.0, "%.0f")
     _, r.moving_samples = imgui.slider_float("samples x while moving", r.moving_samples, 0.1, 1.0, "%.2f")
     _baked_preview(app)
@@ -68,9 +78,23 @@ def _resolution_combo(label: str, value: int) -> tuple[bool, int]:
     return changed, int(text)
 
 
+def _eg3d_image(app: ViewerApi) -> None:
+    """An EG3D model's final (super-resolved) or raw neural image, and what each is."""
+    r, cfg = app.state.render, app.model.cfg
+    nr = cfg.generator.neural_res
+    _, r.raw_image = imgui.checkbox("raw neural image (5)", r.raw_image)
+    if imgui.is_item_hovered():
+        imgui.set_tooltip("RGB mode: the neural render before the super-resolution instead of the final image")
+    hint(f"EG3D: neural render {nr}^2 ({preview_neural_res(nr)}^2 while moving) -> super-resolution "
+         f"{cfg.img_resolution}^2, shown at {r.resolution}^2; depth, opacity and raw at the neural resolution")
+
+
 def _baked_preview(app: ViewerApi) -> None:
     """The baked GL preview's toggle, its grid resolution and what it is doing."""
     r = app.state.render
+    if app.model is not None and app.model.eg3d:
+        hint("baked preview: off for EG3D models (a baked field has no super-resolution)")
+        return
     _, r.baked_preview = imgui.checkbox("baked preview while moving", r.baked_preview)
     if imgui.is_item_hovered():
         imgui.set_tooltip("while the camera moves, ray-march the latent's baked colour and density with OpenGL "

@@ -89,7 +89,11 @@ def _badge(app: ViewerApi, dl, p0: imgui.ImVec2, p1: imgui.ImVec2) -> None:
     elif r is not None:
         q = r.quality
         busy = app.worker.busy
-        text = f"{q.level} {q.resolution}x{q.resolution}  {q.num_coarse}+{q.num_fine} samples  " \
+        size = f"{q.resolution}x{q.resolution}"
+        if q.neural_res is not None:  # EG3D: the final image over the neural render, or the raw one
+            raw = app.state.render.raw_image and app.state.render.mode == "rgb"
+            size = f"raw neural {q.neural_res}^2" if raw else f"{size} (neural {q.neural_res}^2)"
+        text = f"{q.level} {size}  {q.num_coarse}+{q.num_fine} samples  " \
                f"{r.render_s * 1000:.0f} ms" + ("  (refining...)" if busy and q.level != "full" else "")
         _label(dl, p0, pad, text, FULL_COLOR if q.level == "full" else PREVIEW_COLOR)
     msg = None
@@ -120,6 +124,6 @@ def _label(dl, p0: imgui.ImVec2, pad: int, text: str, color: imgui.ImVec4) -> No
 def status_line(app: ViewerApi) -> None:
     """The status bar: model, camera and what is on screen."""
     cam = app.state.camera.camera
-    name = app.model.cfg.name if app.model else "-"
+    name = (app.model.cfg.name + (" (EG3D)" if app.model.eg3d else "")) if app.model else "-"
     imgui.text(f"model {name} | yaw {cam.yaw:+.2f} pitch {cam.pitch:.2f} r {cam.radius:.2f} fov {cam.fov_deg:.0f}"
                f" | {app.state.render.mode} | {app.device.type} x{app.torch_threads} threads")
