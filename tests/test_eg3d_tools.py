@@ -46,19 +46,25 @@ def test_metrics_condition_on_the_rendering_camera(tmp_path, monkeypatch):
     assert torch.equal(seen[0], camera_label(rendered[0]))
 
 
-def test_mesh_level_from_the_neural_render():
-    """The automatic level matches silhouettes of the field's own render (no super-resolution)."""
+def test_mesh_grids_and_level():
+    """The separable grid of EG3D's planes (xy, xz, zx) equals the plain grid of G.query / G.decode,
+    and the automatic level matches silhouettes of the field's own render (no super-resolution)."""
     G, _ = load_generator(SNAP)
     from core.geometry.fastgrid import separable_grid
-    from core.geometry.grid import Box, density_grid, generator_field
+    from core.geometry.grid import Box, density_grid, generator_field, generator_raw_field
     with torch.no_grad():
         w = G.mapping(torch.randn(1, G.cfg.generator.z_dim), psi=0.7)
         planes = G.planes(w)
         out = G.render_field(planes, camlib.from_config(G.cfg.camera), resolution=24)
         assert out["opacity"].shape == (1, 1, 24, 24) and "image_raw" in out
         s = G.cfg.generator.cube_scale
-        grid = separable_grid(G, planes, Box((-s,) * 3, (s,) * 3), 32)
-        plain = density_grid(generator_field(G, planes), Box((-s,) * 3, (s,) * 3), 32)
-        assert np.array_equal(grid.values, plain.values)
+        grid = separable_grid(G, planes, Box((-s,) * 3, (s,) * 3), 32, check=False)  # no fallback: the fast path
+        plain = density_grid(generator_field(G, planes), Box((-s,) * 3, (s,) * 3), 32, with_rgb=True)
+        assert np.allclose(grid.values, plain.values, rtol=1e-4, atol=1e-5)
+        raw = separable_grid(G, planes, Box((-s,) * 3, (s,) * 3), 20, kind="raw", with_rgb=True, check=False)
+        plain_raw = density_grid(generator_raw_field(G, planes), Box((-s,) * 3, (s,) * 3), 20, kind="raw",
+                                 with_rgb=True)
+        assert np.allclose(raw.values, plain_raw.values, rtol=1e-4, atol=1e-4)
+        assert np.allclose(raw.rgb, plain_raw.rgb, atol=1e-5)
         choice = generator_level(G, planes, grid, views=2, res=24)
     assert np.isfinite(choice.level)

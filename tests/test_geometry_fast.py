@@ -114,8 +114,8 @@ def test_separable_grid_detects_a_wrong_plane_convention(demo_model, monkeypatch
     G, planes = demo_model
     real = fg._lookup()
 
-    def swapped(pl, pts, cs):  # a lookup that reads (y, x) on the xy plane
-        return real(pl, pts[..., [1, 0, 2]], cs)
+    def swapped(pl, pts, cs, **kw):  # a lookup that reads (y, x) on the xy plane
+        return real(pl, pts[..., [1, 0, 2]], cs, **kw)
     monkeypatch.setattr(fg, "_lookup", lambda: swapped)
     box = Box.cube(0.3)
     plain = density_grid(generator_field(G, planes), box, 17)
@@ -133,9 +133,9 @@ def test_separable_grid_memory_bound_at_512(demo_model, monkeypatch):
     seen_dec, seen_look = [], []
     real = fg._lookup()
 
-    def spy_lookup(pl, pts, cs):
+    def spy_lookup(pl, pts, cs, **kw):
         seen_look.append(pts.shape[1])
-        return real(pl, pts, cs)
+        return real(pl, pts, cs, **kw)
     monkeypatch.setattr(fg, "_lookup", lambda: spy_lookup)
     h = G.decoder.fc1.register_forward_pre_hook(lambda m, a: seen_dec.append(a[0].numel() // a[0].shape[-1]))
     try:

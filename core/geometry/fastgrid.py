@@ -21,7 +21,8 @@ Safety nets, each checked at run time:
   instead and the whole decoder runs per node (slower, still exact);
 - the first block is compared with `G.decode` at a few hundred of its nodes; any disagreement
   (a changed lookup convention) falls back to the plain chunked `density_grid`.
-EG3D models (another lookup and a softplus decoder) always take the plain path.
+EG3D models read planes xy, xz and zx: two tables per x-slab depend on (i, k) and none on (j, k);
+their decoder's `head` applies its softplus and output layer.
 
 Memory: the yz table is res^2 x hidden floats (64 MiB at 512^3 with 64 hidden units), the xy and
 xz rows are built per x-slab, and nodes are evaluated in blocks of at most `chunk_points` (further
@@ -116,10 +117,7 @@ def separable_grid(G, planes: torch.Tensor, box: Box, res: int, chunk_points: in
         raise UserError(f"grid resolution must be between 2 and 2048, got {res}")
     device, dtype = planes.device, planes.dtype
     g = G.cfg.generator
-    if g.family != "epigraf":  # EG3D's lookup and decoder are not of the separable form below: the plain path
-        return density_grid((generator_field if kind == "activated" else generator_raw_field)(G, planes),
-                            box, res, chunk_points, with_rgb=with_rgb, kind=kind, device=device,
-                            progress=progress, cancel=cancel)
+    eg3d = g.family == "eg3d"  # planes xy, xz, zx: two of them depend on (i, k), none on (j, k)
     cube_scale, shift = g.cube_scale, g.density_shift
     lookup = _lookup()
     C = planes.shape[2]
@@ -136,13 +134,15 @@ def separable_grid(G, planes: torch.Tensor, box: Box, res: int, chunk_points: in
     affine = _affine_first_layer(G.decoder, C, device, dtype)
 
     def rows(p: int, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        return _plane_rows(lookup, single[p], p, u, v, cube_scale, affine, chunk_points)
+        return _plane_rows(lookup, single[p], p, u, v, cube_scale, affine, chunk_points, eg3d)
 
     x, y, z = axes
-    t_yz = rows(2, y, z)  # [res(j), res(k), D]
+    if eg3d:  # no plane reads (y, z): this table holds the first layer's bias alone
+        t_yz = torch.zeros(res, res, affine[0].shape[0] if affine is not None else C, device=device, dtype=dtype)
+    else:
+        t_yz = rows(2, y, z)  # [res(j), res(k), D]
     if affine is not None:
         t_yz += affine[1]  # the first layer's bias, added once
-    fc1 = G.decoder.fc1 if affine is not None else None
     dec = G.decoder
 
     values = np.empty((res, res, res), np.float32)
@@ -157,14 +157,17 @@ def separable_grid(G, planes: torch.Tensor, box: Box, res: int, chunk_points: in
         key = (i0, i1)
         if key not in slab_cache:
             slab_cache.clear()
-            slab_cache[key] = (rows(0, x[i0:i1], y), rows(1, x[i0:i1], z))  # [ni, res(j), D], [ni, res(k), D]
+            t_xz = rows(1, x[i0:i1], z)  # [ni, res(k), D]
+            if eg3d:
+                t_xz += rows(2, x[i0:i1], z)  # EG3D's zx plane: also a function of (i, k)
+            slab_cache[key] = (rows(0, x[i0:i1], y), t_xz)  # [ni, res(j), D], [ni, res(k), D]
         t_xy, t_xz = slab_cache[key]
         for i in range(i0, i1):
             for js in range(j0, j1, piece_rows):
                 je = min(j1, js + piece_rows)
                 pre = t_yz[js:je] + t_xz[i - i0][None]  # [nj, res(k), D]
                 pre += t_xy[i - i0][js:je, None]
-                out = _decode_rows(pre, affine, fc1, dec)
+                out = _decode_rows(pre, affine, dec)
                 d = out[..., 3]
                 if kind == "activated":
                     d = F.softplus(d + shift)
@@ -183,28 +186,28 @@ def separable_grid(G, planes: torch.Tensor, box: Box, res: int, chunk_points: in
 
 
 def _plane_rows(lookup, single_plane: torch.Tensor, p: int, u: torch.Tensor, v: torch.Tensor, cube_scale: float,
-                affine, chunk_points: int) -> torch.Tensor:
+                affine, chunk_points: int, eg3d: bool = False) -> torch.Tensor:
     """Plane p's feature / 3 (projected by W when affine) on the pairs (u[a], v[b]) -> [len u, len v, D].
-    single_plane: the planes with the other two zeroed, so the lookup's mean over planes is f_p / 3."""
+    single_plane: the planes with the other two zeroed, so the lookup's mean over planes is f_p / 3.
+    (u, v) are (x, y) for plane 0, (x, z) for plane 1, and (y, z), or with EG3D's lookup (x, z)."""
     uu, vv = torch.meshgrid(u, v, indexing="ij")
     zero = torch.zeros_like(uu)
-    pts = {0: (uu, vv, zero), 1: (uu, zero, vv), 2: (zero, uu, vv)}[p]  # xy, xz, yz
+    pts = {0: (uu, vv, zero), 1: (uu, zero, vv), 2: (uu, zero, vv) if eg3d else (zero, uu, vv)}[p]
     out = []
     flat = torch.stack(pts, dim=-1).reshape(-1, 3)
     step = max(1, chunk_points)
     for s in range(0, len(flat), step):
-        f = lookup(single_plane, flat[None, s:s + step], cube_scale)[0]  # [n, C] = f_p / 3
+        f = lookup(single_plane, flat[None, s:s + step], cube_scale,
+                   lookup="eg3d" if eg3d else "epigraf")[0]  # [n, C] = f_p / 3
         out.append(F.linear(f, affine[0]) if affine is not None else f)
     return torch.cat(out).reshape(len(u), len(v), -1)
 
 
-def _decode_rows(pre: torch.Tensor, affine, fc1, dec) -> torch.Tensor:
-    """The decoder's output from the summed rows: the first layer's activation and the last layer
-    (affine: `pre` is already W f + b), or the whole decoder on the summed features."""
-    if affine is not None:
-        F.leaky_relu(pre, affine[2], inplace=True)
-        return fc1(pre)
-    return dec(pre)
+def _decode_rows(pre: torch.Tensor, affine, dec) -> torch.Tensor:
+    """The decoder's raw output [..., 4] (colour, density before activation) from the summed rows:
+    the decoder's layers after its first (affine: `pre` is already W f + b, `dec.head`), or the
+    whole decoder on the summed features (`dec.raw`)."""
+    return dec.head(pre) if affine is not None else dec.raw(pre)
 
 
 def _agrees(G, planes, values, box: Box, res: int, block, kind: str, n: int = 256) -> bool:

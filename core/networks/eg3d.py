@@ -83,6 +83,16 @@ class OSGDecoder(nn.Module):
         x = self.fc1(F.softplus(self.fc0(feats)))
         return torch.sigmoid(x[..., 1:]) * 1.002 - 0.001, x[..., 0]
 
+    def raw(self, feats: torch.Tensor) -> torch.Tensor:
+        """[..., C] -> raw [..., 4]: the colour in the image range (2 f - 1 of the first three
+        features) and the density before its shift and softplus, like TriPlaneDecoder's output."""
+        return self.head(self.fc0(feats))
+
+    def head(self, pre: torch.Tensor) -> torch.Tensor:
+        """raw [..., 4] from the first layer's output `pre` (the separable mesh grid sums it per plane)."""
+        x = self.fc1(F.softplus(pre))
+        return torch.cat([2 * (torch.sigmoid(x[..., 1:4]) * 1.002 - 0.001) - 1, x[..., :1]], dim=-1)
+
 
 class EG3DGenerator(TriPlaneGenerator):
     """The EG3D generator on our layers, lookup, renderer and config (generator.family = 'eg3d')."""
@@ -142,8 +152,9 @@ class EG3DGenerator(TriPlaneGenerator):
     def decode(self, planes: torch.Tensor, points: torch.Tensor, impl: str | None = None) -> torch.Tensor:
         """As TriPlaneGenerator.decode: raw outputs [B, N, 4], the colour in the image range (2 f - 1
         of the first three features) and the density before its shift and softplus (EG3D's sigma)."""
-        f, raw = self.decode_features(planes, points, impl)
-        return torch.cat([2 * f[..., :3] - 1, raw[..., None]], dim=-1)
+        feats = kernels.triplane_sample(planes, points, self.cfg.generator.cube_scale,
+                                        impl=impl or self.cfg.render.kernel_impl, lookup="eg3d")
+        return self.decoder.raw(feats)
 
     def query(self, planes: torch.Tensor, points: torch.Tensor, density_noise: float = 0.0,
               impl: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:

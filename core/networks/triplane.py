@@ -24,6 +24,15 @@ class TriPlaneDecoder(nn.Module):
         """[..., C] -> [..., 4] (raw rgb, raw density)."""
         return self.fc1(self.fc0(feats))
 
+    def raw(self, feats: torch.Tensor) -> torch.Tensor:
+        """[..., C] -> raw [..., 4] (colour, density before activation): the decoder itself."""
+        return self(feats)
+
+    def head(self, pre: torch.Tensor) -> torch.Tensor:
+        """The layers after the first: its pre-activation with the gains folded in (`fc0.effective()`,
+        overwritten) -> raw [..., 4]. head(f W^T + b) == forward(f)."""
+        return self.fc1(torch.nn.functional.leaky_relu(pre, 0.2, inplace=True))
+
     def params(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(w0 [Hd, C], b0 [Hd], w1 [4, Hd], b1 [4]) with the gains folded in, for `core.kernels`:
         forward(x) == lrelu(x w0^T + b0, 0.2) w1^T + b1."""
