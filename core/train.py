@@ -106,11 +106,13 @@ def resolve_config(args: argparse.Namespace, resume: Path | None, read_dataset: 
                             f"model) can change when resuming (got {changed[0]})")
     else:
         cfg = get_preset(args.preset)
-        apply_overrides(copy.deepcopy(cfg), overrides)  # a bad value is one line before the data is read
+        checked = copy.deepcopy(cfg)
+        apply_overrides(checked, overrides)  # a bad value is one line before the data is read
         if read_dataset:
             from .data.dataset import ImageDataset
             ds = ImageDataset(args.data, camera_cfg=cfg.camera)
-            if not any(o.startswith("generator.c_dim=") for o in overrides):
+            labels_used = checked.generator.family != "eg3d"  # EG3D conditions on the camera, not on classes
+            if labels_used and not any(o.startswith("generator.c_dim=") for o in overrides):
                 cfg.generator.c_dim = ds.label_dim
             if ds.resolution != cfg.img_resolution and not any(o.startswith("img_resolution=") for o in overrides):
                 print(f"note: dataset images are {ds.resolution}^2; training at the preset's {cfg.img_resolution}^2 "

@@ -26,9 +26,10 @@ from ..images import image_to_uint8, make_grid, save_png
 from ..networks.eg3d import build as build_model
 from . import distributed as distlib
 from .loss import Batch, EpiGRAFLoss
+from .loss_eg3d import DENSITY_REG_INTERVAL, EG3DLoss
 from .patches import sample_patches
 from .sampler import ResumableSampler
-from .setup import build_augment, build_discriminator
+from .setup import build_augment, build_discriminator, build_loss
 from .state import Progress, restore_training_snapshot, save_training_snapshot
 from .stats import StatsCollector, StatsWriter, format_eta, progress_line
 
@@ -80,7 +81,7 @@ def _to_batch(data: dict, cfg: ModelConfig, dataset: ImageDataset, device, kimg:
     real = data["image"].to(device, torch.float32) / 127.5 - 1
     b = real.shape[0]
     real_cams = camlib.from_matrices(data["cam2world"].to(device), data["intrinsics"].to(device), cfg.camera)
-    real_c = data["label"].to(device) if dataset.label_dim > 0 else None
+    real_c = data["label"].to(device) if cfg.generator.c_dim > 0 else None  # EG3D: labels unused
     if cfg.train.recon_weight > 0:  # the reconstruction term: each fake takes its own real's label and camera
         gen_c, gen_cams = real_c, real_cams
     else:
@@ -143,7 +144,7 @@ def train(cfg: ModelConfig, data_path: str, run_dir: Path, resume: Path | None, 
         if d.main:
             print(f"resumed from {resume} at {progress.cur_nimg / 1000:.2f} kimg"
                   + ("" if exact else " (not exact: RNG streams restarted)"))
-    loss = EpiGRAFLoss(nets["G"], nets["D"], augment_pipe, cfg)
+    loss = build_loss(cfg, nets["G"], nets["D"], augment_pipe)
     sampler = ResumableSampler(len(dataset), t.seed, progress.cur_nimg, d.rank, d.world)
     loader = _loader(dataset, sampler, batch_local, t.workers, device)
     writer = StatsWriter(run_dir, progress.cur_nimg / 1000) if d.main else None
@@ -230,7 +231,11 @@ def _open_dataset(cfg: ModelConfig, data_path: str, resume: Path | None, d: dist
         raise UserError("train.recon_weight needs --train.mirror false: a mirrored view shows the mirror image "
                         "of the object, which the reconstruction term would blend with the object")
     dataset = ImageDataset(data_path, cfg.img_resolution, mirror=t.mirror, camera_cfg=cfg.camera)
-    if dataset.label_dim != cfg.generator.c_dim:
+    if cfg.generator.family == "eg3d" and dataset.label_dim > 0:
+        if d.main:
+            print(f"note: the dataset's {dataset.label_dim}-d class labels are not used: an EG3D model is "
+                  f"conditioned on the camera only", flush=True)
+    elif dataset.label_dim != cfg.generator.c_dim:
         hint = (f"; to add them to this unconditional model pass --generator.c_dim {dataset.label_dim} with --resume"
                 if resume is not None and cfg.generator.c_dim == 0 else "")
         raise UserError(f"the dataset has {dataset.label_dim}-d labels but the config expects "
@@ -249,20 +254,28 @@ def _build(cfg: ModelConfig, device: torch.device, d: distlib.Dist) -> tuple[dic
     G.requires_grad_(False)  # each phase switches on only the network it optimises
     D.requires_grad_(False)
     ratio = t.r1_interval / (t.r1_interval + 1) if t.r1_interval > 0 else 1.0  # lazy R1 (StyleGAN2)
-    opt_G = torch.optim.Adam(G.parameters(), lr=t.g_lr, betas=tuple(t.betas), eps=t.eps)
+    g_ratio = DENSITY_REG_INTERVAL / (DENSITY_REG_INTERVAL + 1) if _density_reg(cfg) else 1.0  # EG3D's lazy Greg
+    opt_G = torch.optim.Adam(G.parameters(), lr=t.g_lr * g_ratio, betas=tuple(b ** g_ratio for b in t.betas),
+                             eps=t.eps)
     opt_D = torch.optim.Adam(D.parameters(), lr=t.d_lr * ratio, betas=tuple(b ** ratio for b in t.betas), eps=t.eps)
     augment_pipe, ada = build_augment(cfg, device)
     return {"G": G, "D": D, "G_ema": G_ema}, {"G": opt_G, "D": opt_D}, augment_pipe, ada
 
 
-def _optimise(nets: dict, opts: dict, loss: EpiGRAFLoss, b, kimg: float, cfg: ModelConfig, batch_idx: int,
-              d: distlib.Dist, device: torch.device) -> tuple[bool, dict[str, float]]:
-    """One G step and one D step (with lazy R1 every r1_interval steps); (all finite everywhere, stats).
-    A non-finite loss or gradient on any process skips the rest of the step on every process."""
+def _density_reg(cfg: ModelConfig) -> bool:
+    return cfg.generator.family == "eg3d" and cfg.train.density_reg > 0
+
+
+def _optimise(nets: dict, opts: dict, loss: EpiGRAFLoss | EG3DLoss, b, kimg: float, cfg: ModelConfig,
+              batch_idx: int, d: distlib.Dist, device: torch.device) -> tuple[bool, dict[str, float]]:
+    """One G step (with EG3D's lazy density regulariser every DENSITY_REG_INTERVAL steps) and one D
+    step (with lazy R1 every r1_interval steps); (all finite everywhere, stats). A non-finite loss or
+    gradient on any process skips the rest of the step on every process."""
     t = cfg.train
     stats: dict[str, float] = {}
     reg = ["Dreg"] if t.r1_gamma > 0 and t.r1_interval > 0 and batch_idx % t.r1_interval == 0 else []
-    for net_name, names in (("G", ["Gmain"]), ("D", ["Dmain"] + reg)):
+    greg = ["Greg"] if _density_reg(cfg) and batch_idx % DENSITY_REG_INTERVAL == 0 else []
+    for net_name, names in (("G", ["Gmain"] + greg), ("D", ["Dmain"] + reg)):
         net, opt = nets[net_name], opts[net_name]
         net.requires_grad_(True)
         opt.zero_grad(set_to_none=True)

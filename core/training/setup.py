@@ -1,16 +1,29 @@
-"""Building the training-only networks from the config: the discriminator and the ADA pipeline."""
+"""Building the training-only parts from the config: the discriminator, the ADA pipeline and the loss."""
 
 from __future__ import annotations
 
 import torch
 
 from ..config import ModelConfig
+from ..errors import UserError
 from ..networks.discriminator import PatchDiscriminator
+from ..networks.dual_discriminator import DualDiscriminator
+from ..networks.eg3d import LABEL_DIM
 from .augment import AdaController, AugmentPipe
+from .loss import EpiGRAFLoss
+from .loss_eg3d import EG3DLoss
 
 
-def build_discriminator(cfg: ModelConfig) -> PatchDiscriminator:
-    """D for images of cfg.img_resolution judged on cfg.train.patch_res patches."""
+def build_discriminator(cfg: ModelConfig) -> PatchDiscriminator | DualDiscriminator:
+    """D for images of cfg.img_resolution judged on cfg.train.patch_res patches; for variant 'dual',
+    EG3D's D on the whole image and the raw neural render, conditioned on the 25-float camera label
+    when discriminator.camera_cond."""
+    d = cfg.discriminator
+    if d.variant == "dual":
+        return DualDiscriminator(c_dim=LABEL_DIM if d.camera_cond else 0, img_resolution=cfg.img_resolution,
+                                 img_channels=3, channel_base=d.channel_base, channel_max=d.channel_max,
+                                 num_fp16_res=d.num_fp16_res, conv_clamp=d.conv_clamp, mbstd_group=d.mbstd_group,
+                                 mbstd_channels=d.mbstd_channels)
     return PatchDiscriminator(cfg.discriminator, cfg.img_resolution, cfg.generator.c_dim, cfg.train.patch_res)
 
 
@@ -23,3 +36,13 @@ def build_augment(cfg: ModelConfig, device: torch.device) -> tuple[AugmentPipe |
         raise ValueError(f"unknown augmentation '{t.augment}' (ada, none)")
     pipe = AugmentPipe().to(device)
     return pipe, AdaController(pipe, target=t.ada_target, interval=t.ada_interval, speed_kimg=t.ada_kimg)
+
+
+def build_loss(cfg: ModelConfig, G, D, augment_pipe) -> EpiGRAFLoss | EG3DLoss:
+    """The loss of the generator's family: EpiGRAF's (patch D) or EG3D's (dual D)."""
+    eg3d = cfg.generator.family == "eg3d"
+    if eg3d != (cfg.discriminator.variant == "dual"):
+        raise UserError(f"generator.family '{cfg.generator.family}' cannot train with discriminator.variant "
+                        f"'{cfg.discriminator.variant}': EG3D models train with 'dual', EpiGRAF models with "
+                        f"'epigraf' or 'standard'")
+    return (EG3DLoss if eg3d else EpiGRAFLoss)(G, D, augment_pipe, cfg)
