@@ -75,6 +75,9 @@ def _resolve_resume(arg: str | None, outdir: Path) -> Path | None:
     if arg == "auto":
         return snaps[0] if snaps else None
     path = Path(arg)
+    if path.is_dir():
+        raise UserError(f"'{path}' is a folder: pass one of its snapshots, or --resume auto to continue the run "
+                        f"in --outdir")
     if not path.is_file():
         raise UserError(f"no snapshot at '{path}' to resume from")
     return path
