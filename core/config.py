@@ -255,6 +255,10 @@ class TrainConfig:
         "would, so each class starts from another part of the learned distribution. The mapping's learning-rate "
         "multiplier (0.01) lets zero weights grow too slowly for the label to matter. D's label weights start "
         "at zero either way.")
+    neural_res_start: int = doc(0, "EG3D: the neural rendering resolution training starts at; it grows linearly "
+                                   "(rounded) to generator.neural_res over neural_res_kimg (EG3D's "
+                                   "neural_rendering_resolution_initial/final). 0: no schedule.")
+    neural_res_kimg: float = doc(1000.0, "EG3D: kimg over which the neural rendering resolution grows.")
     density_reg: float = doc(0.0, "EG3D: weight of the density regulariser (L1 between the raw densities of "
                                   "random points and of copies moved by density_reg_dist), applied every 4 G steps.")
     density_reg_dist: float = doc(0.004, "EG3D: std of the perturbation of the density regulariser's points.")
@@ -390,7 +394,7 @@ def _eg3d_ffhq512() -> ModelConfig:
 def _eg3d_afhq512() -> ModelConfig:
     # afhqcats512-128: fine-tuned from FFHQ with ADA, gamma 5, pose-swap 0.8 and a 128^2 neural render
     cfg = _eg3d("eg3d_afhq512", 512, "8x", (256, 128), neural_res=128, r1_gamma=5.0, augment="ada",
-                pose_swap_end=0.8)
+                pose_swap_end=0.8, neural_res_start=64)
     cfg.camera.look_at = (0.0, 0.0, -0.06)
     return cfg
 

@@ -246,3 +246,18 @@ def test_class_labels_of_the_dataset_are_not_used(dataset, tmp_path, capsys):
     assert resolve_config(args, None).generator.c_dim == 0
     args = build_parser().parse_args(["--data", str(dst), "--outdir", str(tmp_path / "run"), "--preset", "demo"])
     assert resolve_config(args, None).generator.c_dim == 2  # EpiGRAF's demo takes them
+
+
+def test_neural_resolution_schedule():
+    """EG3D's schedule: rint(lerp(start, final, min(kimg / span, 1))); fakes and the reals' raw
+    targets follow it; without a start the model's neural_res throughout."""
+    cfg = tiny_eg3d_config()
+    loss = _loss(cfg)
+    assert [loss.neural_res(k) for k in (0.0, 0.5, 10.0)] == [16, 16, 16]
+    cfg.train.neural_res_start, cfg.train.neural_res_kimg = 8, 2.0
+    assert [loss.neural_res(k) for k in (0.0, 0.5, 1.0, 1.5, 2.0, 50.0)] == [8, 10, 12, 14, 16, 16]
+    b = _batch(cfg)
+    with torch.no_grad():
+        out, _ = loss.run_G(b, 1.0, update_w_avg=False)
+        _, raw, _ = loss.real_pair(b, 1.0)
+    assert out["image_raw"].shape[-1] == raw.shape[-1] == 12 and out["image"].shape[-1] == 32

@@ -22,8 +22,10 @@ a real's raw is the real resized to neural_res (antialiased) and then blurred (E
 blur_raw_target); sigma = dual_discriminator.blur_sigma. With ADA, the image and the raw image
 upsampled to the image size are augmented with the same parameters and the raw part is resized back
 (the resizing happens whenever ADA is on, also at p = 0, as in EG3D).
-Left out: the neural-rendering-resolution schedule (neural_res is fixed; EG3D uses one only in the
-AFHQ fine-tune) and style mixing (off in EG3D's configs; G has one w). Unlike EG3D, which draws new
+The neural rendering resolution grows from train.neural_res_start to generator.neural_res over
+neural_res_kimg when a start is set (EG3D's schedule; ours counts the run's total kimg, EG3D's
+restarts at 0 on resume); generator.neural_res is what the trained model renders at.
+Left out: style mixing (off in EG3D's configs; G has one w). Unlike EG3D, which draws new
 latents and cameras per phase, a step's phases share the batch's (loop._to_batch), and a lazy
 regulariser joins its network's main phase in one optimiser step (as R1 does for EpiGRAF).
 """
@@ -59,10 +61,8 @@ def density_l1(G, planes: torch.Tensor, num_points: int, dist: float) -> torch.T
 
 
 def raw_density(G, planes: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-    """G's raw density [B, N] (before EG3D's -1 shift and softplus) at points [B, N, 3]. G.decode gives
-    raw outputs [B, N, 4] (colour, density), or (features, raw density) in its earlier form."""
-    out = G.decode(planes, points)
-    return out[1] if isinstance(out, tuple) else out[..., 3]
+    """G's raw density [B, N] (before EG3D's -1 shift and softplus) at points [B, N, 3]."""
+    return G.decode(planes, points)[..., 3]
 
 
 class EG3DLoss:
@@ -74,6 +74,14 @@ class EG3DLoss:
     def blur_sigma(self, kimg: float) -> float:
         t = self.cfg.train
         return blur_sigma(kimg * 1000, t.blur_fade_kimg, t.blur_init_sigma)
+
+    def neural_res(self, kimg: float) -> int:
+        """The neural rendering resolution at this point of training."""
+        t, final = self.cfg.train, self.cfg.generator.neural_res
+        if not t.neural_res_start:
+            return final
+        a = min(max(kimg / t.neural_res_kimg, 0.0), 1.0) if t.neural_res_kimg > 0 else 1.0
+        return int(round(t.neural_res_start + (final - t.neural_res_start) * a))
 
     def pose_swap_prob(self, kimg: float) -> float:
         t = self.cfg.train
@@ -93,7 +101,7 @@ class EG3DLoss:
         w = self.G.mapping(b.gen_z, cond, update_w_avg=update_w_avg)
         planes = self.G.planes(w, noise_mode="random")
         out = self.G.render(planes, b.gen_cams, w=w, deterministic=False, chunk_rays=None,
-                            neural_res=self.cfg.generator.neural_res)
+                            neural_res=self.neural_res(kimg))
         return out, c
 
     def augment(self, img: torch.Tensor, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -114,7 +122,7 @@ class EG3DLoss:
 
     def real_pair(self, b: Batch, kimg: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(real image, its raw target: resized to neural_res and blurred, its camera label)."""
-        raw = blur_image(filtered_resize(b.real, self.cfg.generator.neural_res), self.blur_sigma(kimg))
+        raw = blur_image(filtered_resize(b.real, self.neural_res(kimg)), self.blur_sigma(kimg))
         return b.real, raw, camera_label(b.real_cams)
 
     # --- phases -----------------------------------------------------------------------------------
