@@ -81,7 +81,8 @@ def _to_batch(data: dict, cfg: ModelConfig, dataset: ImageDataset, device, kimg:
     real = data["image"].to(device, torch.float32) / 127.5 - 1
     b = real.shape[0]
     real_cams = camlib.from_matrices(data["cam2world"].to(device), data["intrinsics"].to(device), cfg.camera)
-    real_c = data["label"].to(device) if cfg.generator.c_dim > 0 else None  # EG3D: labels unused
+    # class labels of a labelled dataset; an EG3D model is conditioned on cameras only (labels unused)
+    real_c = data["label"].to(device) if dataset.label_dim > 0 and cfg.generator.family != "eg3d" else None
     if cfg.train.recon_weight > 0:  # the reconstruction term: each fake takes its own real's label and camera
         gen_c, gen_cams = real_c, real_cams
     else:
