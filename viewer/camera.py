@@ -103,20 +103,27 @@ class OrbitCamera:
 
 
 PRESETS = ("front", "side", "top", "mean")
-"""Camera presets: frontal (yaw 0), side (yaw pi/2), top (from above) and the dataset's mean camera."""
+"""Camera presets: frontal, side (a quarter turn from it), top (from above) and the dataset's mean camera."""
 
 
-def preset(name: str, cfg: CameraConfig) -> OrbitCamera:
-    """A preset camera for a model's camera prior (radius, fov and look-at from the config)."""
+def front_yaw(family: str) -> float:
+    """The yaw of the frontal view in a model family's world: +x for EpiGRAF (yaw 0), +z for EG3D."""
+    return math.pi / 2 if family == "eg3d" else 0.0
+
+
+def preset(name: str, cfg: CameraConfig, family: str = "epigraf") -> OrbitCamera:
+    """A preset camera for a model's camera prior (radius, fov and look-at from the config); the
+    front is the family's frontal direction (`front_yaw`)."""
     base = OrbitCamera(cfg.yaw_mean, cfg.pitch_mean, cfg.radius, cfg.fov_deg, [float(x) for x in cfg.look_at])
+    front = front_yaw(family)
     if name == "mean":
         return base.normalised(cfg.radius)
     if name == "front":
-        base.yaw, base.pitch = 0.0, math.pi / 2
+        base.yaw, base.pitch = front, math.pi / 2
     elif name == "side":
-        base.yaw, base.pitch = math.pi / 2, math.pi / 2
+        base.yaw, base.pitch = front + math.pi / 2, math.pi / 2
     elif name == "top":
-        base.yaw, base.pitch = 0.0, PITCH_EPS
+        base.yaw, base.pitch = front, PITCH_EPS
     else:
         raise ValueError(f"unknown camera preset '{name}' ({', '.join(PRESETS)})")
     return base.normalised(cfg.radius)

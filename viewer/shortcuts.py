@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 def _preset(name: str) -> Callable[[ViewerApi], None]:
     def act(app: ViewerApi) -> None:
         if app.model is not None:
-            app.state.camera.camera = preset(name, app.model.cfg.camera)
+            app.state.camera.camera = preset(name, app.model.cfg.camera, app.model.cfg.generator.family)
             app.camera_changed()
     return act
 

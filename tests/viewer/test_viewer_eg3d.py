@@ -210,3 +210,18 @@ def test_raw_on_the_command_line(monkeypatch, tmp_path):
         args = run_viewer.build_parser().parse_args([str(FIXTURE), "--screenshot", str(tmp_path / "s.png"), *argv])
         state, _ = run_viewer.build_state(args, torch.device("cpu"), (800, 600))
         assert state.render.raw_image is raw and state.render.mode == "rgb"
+
+
+def test_camera_presets_follow_the_family_front():
+    """Front is EG3D's frontal camera (+z) for EG3D models and +x for EpiGRAF ones."""
+    import math
+
+    from core.config import get_preset
+    from viewer.camera import preset
+    cam = get_preset("eg3d_ffhq512").camera
+    front = preset("front", cam, "eg3d").to_cameras(cam)
+    assert abs(float(front.origins[0, 2]) - (cam.look_at[2] + cam.radius)) < 1e-5  # on +z of the look-at
+    side = preset("side", cam, "eg3d")
+    assert abs(side.yaw - math.pi) < 1e-9
+    ep = get_preset("demo").camera
+    assert abs(float(preset("front", ep).to_cameras(ep).origins[0, 0]) - ep.radius) < 1e-5  # +x

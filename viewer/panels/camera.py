@@ -28,15 +28,14 @@ def draw(app: ViewerApi) -> None:
         cs.camera = cam.normalised(r0)
         app.camera_changed()
     front = "yaw 0 is frontal (+x)"
-    if app.model is not None and app.model.eg3d:  # EG3D's face models look along +z: yaw 90 deg
-        cc = app.model.cfg.camera
-        front = f"EG3D: the prior's mean (frontal for faces) is yaw {math.degrees(cc.yaw_mean):.0f} deg"
+    if app.model is not None and app.model.eg3d:  # EG3D's world: the frontal camera on +z
+        front = "EG3D: yaw 90 deg is frontal (+z)"
     hint(f"{front}, pitch 90 deg the equator. Drag the image to orbit, wheel to zoom, "
          "right-drag to move the look-at point.")
     imgui.separator_text("Presets")
     for name in PRESETS:
         if imgui.button(name.capitalize() if name != "mean" else "Dataset mean") and app.model is not None:
-            cs.camera = preset(name, app.model.cfg.camera)
+            cs.camera = preset(name, app.model.cfg.camera, app.model.cfg.generator.family)
             app.camera_changed()
         imgui.same_line()
     imgui.new_line()
