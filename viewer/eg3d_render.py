@@ -6,7 +6,8 @@ neural render at `neural_res` feeds a 2D super-resolution network modulated by w
 patches (the viewer's tiles for EpiGRAF) do not apply. `G.render(..., resolution=S, neural_res=r)`
 returns the final image at S^2 (the SR output resized) and, at r^2, the raw neural image, depth
 and opacity; the viewer shows those as they come (the display shader upsamples them). While the
-camera moves, frames use half the model's neural resolution (at least 16) and fewer samples.
+camera moves, frames are the neural render alone (no super-resolution: seconds per frame for a
+512^2 model on a CPU) at half the model's neural resolution (at least 16), with fewer samples.
 Normals come from the depth image (finite differences of the surface points along the pixels'
 rays), not from the density gradient: EG3D's density is a feature of the neural render, and its
 depth is what EG3D itself shows.
@@ -58,13 +59,21 @@ def depth_normals(cams: Cameras, depth: torch.Tensor) -> torch.Tensor:
 
 
 def render_whole(G: torch.nn.Module, planes: torch.Tensor, w: torch.Tensor, cams: Cameras, resolution: int,
-                 num_coarse: int, num_fine: int, neural_res: int | None, background, mode: str = "rgb"
-                 ) -> dict[str, torch.Tensor]:
+                 num_coarse: int, num_fine: int, neural_res: int | None, background, mode: str = "rgb",
+                 super_resolve: bool = True) -> dict[str, torch.Tensor]:
     """One EG3D frame: image [3, S, S] (the final image, or the normals picture in normals mode),
-    raw [3, r, r], depth and opacity [1, r, r] (r the neural resolution), straight from G.render."""
-    out = G.render(planes, cams, resolution=resolution, num_coarse=num_coarse, num_fine=num_fine, w=w,
-                   neural_res=neural_res, background=background)
-    image = out["image"][0]
+    raw [3, r, r], depth and opacity [1, r, r] (r the neural resolution), straight from G.render.
+    super_resolve False (moving-camera frames): the neural render alone (`G.render_field`), its raw
+    image upsampled as the image; the super-resolution of a 512^2 model costs seconds on a CPU."""
+    if super_resolve:
+        out = G.render(planes, cams, resolution=resolution, num_coarse=num_coarse, num_fine=num_fine, w=w,
+                       neural_res=neural_res, background=background)
+        image = out["image"][0]
+    else:
+        out = G.render_field(planes, cams, neural_res, num_coarse=num_coarse, num_fine=num_fine,
+                             background=background)
+        image = F.interpolate(out["image_raw"], size=(resolution, resolution), mode="bilinear",
+                              align_corners=False)[0]
     if mode == "normals":
         nrm = depth_normals(cams, out["depth"])[0]
         bg = background_color(G.cfg.render.background if background is None else background, nrm.device, nrm.dtype)

@@ -273,7 +273,7 @@ class RenderEngine:
         model, view = req.model, req.view
         cams = view.camera.to_cameras(model.cfg.camera, device=model.device)
         out = render_whole(model.G, planes, w, cams, quality.resolution, quality.num_coarse, quality.num_fine,
-                           quality.neural_res, view.background, view.mode)
+                           quality.neural_res, view.background, view.mode, super_resolve=quality.level != "preview")
         return RenderResult(req, quality, image_to_uint8(out["image"].float().cpu()),
                             out["depth"][0].float().cpu().numpy(), out["opacity"][0].float().cpu().numpy(),
                             w.detach().cpu(), float(cams.near[0]), float(cams.far[0]),
