@@ -3,6 +3,7 @@ started, attached to, stopped with SIGTERM (snapshot intact) through viewer/trai
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -153,8 +154,10 @@ def test_a_run_started_by_hand_is_attached_stopped_and_guarded(dataset, tmp_path
                            timeout=120)
         assert r.returncode == 2 and f"another run (pid {proc.pid})" in r.stderr, r.stderr
         assert "training demo" not in r.stdout and rp.read_pid_file(run) == info
-        live = {f.name for f in run.glob("network-snapshot-*.pt")} | {"samples", "tensorboard"}
-        assert {f.name for f in run.iterdir()} - before <= live  # only the live run's own outputs are new
+        # only the live run's own outputs are new: its snapshots (or one being written atomically)
+        new = {f.name for f in run.iterdir()} - before
+        snapshot = re.compile(r"network-snapshot-[\d.]+\.pt|\.network-snapshot-[\d.]+\.pt\..+\.tmp")
+        assert all(n in ("samples", "tensorboard") or snapshot.fullmatch(n) for n in new), new
         job.stop(timeout_s=120)
         job.wait_stopped(150)
         assert job.status == "stopped", job.message
