@@ -14,29 +14,10 @@ from core.checkpoint import load_checkpoint
 from core.training import distributed as distlib
 from core.training.loop import train
 from core.training.run_record import is_torchrun, read_pid_file
-from tests.tiny_train import TINY_TRAIN_OVERRIDES, tiny_train_config
+from tests.tiny_train import TINY_TRAIN_OVERRIDES, assert_same, snapshot_states, tiny_train_config
 
 TINY_SET = [f"--set={o}" for o in TINY_TRAIN_OVERRIDES]
 
-
-def _states(path):
-    data = load_checkpoint(path)
-    return {k: data[k] for k in ("G", "D", "G_ema", "opt_G", "opt_D", "progress", "augment")}
-
-
-def _assert_same(a, b, where=""):
-    if isinstance(a, torch.Tensor):
-        assert torch.equal(a, b), where
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys(), where
-        for k in a:
-            _assert_same(a[k], b[k], f"{where}.{k}")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
-            _assert_same(x, y, f"{where}[{i}]")
-    else:
-        assert a == b, where
 
 
 def test_resume_continues_exactly(dataset, tmp_path):
@@ -48,7 +29,7 @@ def test_resume_continues_exactly(dataset, tmp_path):
     resumed = train(tiny_train_config(), dataset, tmp_path / "b", first["last_snapshot"], torch.device("cpu"), d,
                     max_steps=2)
     assert resumed["cur_nimg"] == 24
-    _assert_same(_states(straight["last_snapshot"]), _states(resumed["last_snapshot"]))
+    assert_same(snapshot_states(straight["last_snapshot"]), snapshot_states(resumed["last_snapshot"]))
     lines = [json.loads(x) for x in (tmp_path / "a" / "stats.jsonl").read_text().splitlines()]
     assert [r["tick"] for r in lines] == list(range(6)) and all("loss_G" in r and "loss_D" in r for r in lines)
     assert (tmp_path / "a" / "config.json").exists() and list((tmp_path / "a" / "samples").glob("fakes*.png"))

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from core.cameras import sample_cameras
-from core.checkpoint import load_checkpoint
 from core.config import get_preset
 from core.errors import UserError
 from core.networks.dual_discriminator import DualDiscriminator, blur_image, filtered_resize
@@ -20,6 +19,7 @@ from core.training.loss import Batch
 from core.training.loss_eg3d import DENSITY_REG_INTERVAL, EG3DLoss, swap_labels
 from core.training.patches import sample_patches
 from core.training.setup import build_discriminator, build_loss
+from tests.tiny_train import assert_same, snapshot_states
 
 
 def tiny_eg3d_config():
@@ -188,25 +188,6 @@ def test_ada_augments_the_pair_with_the_same_parameters():
     assert err < 0.25 * (a_raw - raw).abs().mean()
 
 
-def _states(path):
-    data = load_checkpoint(path)
-    return {k: data[k] for k in ("G", "D", "G_ema", "opt_G", "opt_D", "progress")}
-
-
-def _assert_same(a, b, where=""):
-    if isinstance(a, torch.Tensor):
-        assert torch.equal(a, b), where
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys(), where
-        for k in a:
-            _assert_same(a[k], b[k], f"{where}.{k}")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
-            _assert_same(x, y, f"{where}[{i}]")
-    else:
-        assert a == b, where
-
 
 def test_training_runs_and_resumes_exactly(dataset, tmp_path):
     """5 steps in one go equal 4 steps, a resume and 1 step (the 5th has the density regulariser and
@@ -216,9 +197,9 @@ def test_training_runs_and_resumes_exactly(dataset, tmp_path):
     first = train(tiny_eg3d_config(), dataset, tmp_path / "b", None, cpu, d, max_steps=4)
     resumed = train(tiny_eg3d_config(), dataset, tmp_path / "b", first["last_snapshot"], cpu, d, max_steps=1)
     assert straight["cur_nimg"] == resumed["cur_nimg"] == 20 and straight["nan_skipped"] == 0
-    a, b = _states(straight["last_snapshot"]), _states(resumed["last_snapshot"])
+    a, b = snapshot_states(straight["last_snapshot"]), snapshot_states(resumed["last_snapshot"])
     assert any(k.startswith("b32.") for k in a["D"]) and "mapping.fc7.weight" in a["D"]
-    _assert_same(a, b)
+    assert_same(a, b)
     rows = [json.loads(x) for x in (tmp_path / "a" / "stats.jsonl").read_text().splitlines()]
     keys = {k for r in rows for k in r}
     assert {"loss_G", "loss_D", "r1_penalty", "density_l1"} <= keys

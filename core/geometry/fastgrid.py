@@ -137,11 +137,8 @@ def separable_grid(G, planes: torch.Tensor, box: Box, res: int, chunk_points: in
         return _plane_rows(lookup, single[p], p, u, v, cube_scale, affine, chunk_points, eg3d)
 
     x, y, z = axes
-    if eg3d:  # no plane reads (y, z): this table holds the first layer's bias alone
-        t_yz = torch.zeros(res, res, affine[0].shape[0] if affine is not None else C, device=device, dtype=dtype)
-    else:
-        t_yz = rows(2, y, z)  # [res(j), res(k), D]
-    if affine is not None:
+    t_yz = None if eg3d else rows(2, y, z)  # [res(j), res(k), D]; no EG3D plane reads (y, z)
+    if affine is not None and t_yz is not None:
         t_yz += affine[1]  # the first layer's bias, added once
     dec = G.decoder
 
@@ -160,13 +157,18 @@ def separable_grid(G, planes: torch.Tensor, box: Box, res: int, chunk_points: in
             t_xz = rows(1, x[i0:i1], z)  # [ni, res(k), D]
             if eg3d:
                 t_xz += rows(2, x[i0:i1], z)  # EG3D's zx plane: also a function of (i, k)
+                if affine is not None:
+                    t_xz += affine[1]  # the bias, once per slab
             slab_cache[key] = (rows(0, x[i0:i1], y), t_xz)  # [ni, res(j), D], [ni, res(k), D]
         t_xy, t_xz = slab_cache[key]
         for i in range(i0, i1):
             for js in range(j0, j1, piece_rows):
                 je = min(j1, js + piece_rows)
-                pre = t_yz[js:je] + t_xz[i - i0][None]  # [nj, res(k), D]
-                pre += t_xy[i - i0][js:je, None]
+                if t_yz is None:
+                    pre = t_xy[i - i0][js:je, None] + t_xz[i - i0][None]  # [nj, res(k), D]
+                else:
+                    pre = t_yz[js:je] + t_xz[i - i0][None]
+                    pre += t_xy[i - i0][js:je, None]
                 out = _decode_rows(pre, affine, dec)
                 d = out[..., 3]
                 if kind == "activated":

@@ -71,6 +71,26 @@ def outside_density_penalty(G, planes: torch.Tensor, cams: Cameras, num_points: 
     return (sigma * outside).sum() / outside.sum().clamp_min(1)
 
 
+def d_logistic(logits_fake: torch.Tensor, logits_real: torch.Tensor, gain: float) -> dict[str, float]:
+    """D's non-saturating logistic loss, softplus(D(fake)) + softplus(-D(real)), backpropagated
+    (scaled by gain); returns its stats."""
+    loss = F.softplus(logits_fake).mean() + F.softplus(-logits_real).mean()
+    loss.mul(gain).backward()
+    return {"loss_D": loss.item(), "D_real": logits_real.mean().item(),
+            "D_real_sign": logits_real.sign().mean().item()}
+
+
+def r1_backward(logits: torch.Tensor, inputs: list[torch.Tensor], gamma: float, interval: int,
+                gain: float) -> dict[str, float]:
+    """Lazy R1: gamma / 2 * |dD/d inputs|^2 (summed over every input, per sample), meaned and
+    multiplied by the interval, backpropagated (scaled by gain); returns its stats."""
+    grads = torch.autograd.grad(logits.sum(), inputs, create_graph=True)
+    r1 = sum(g.square().sum(dim=[1, 2, 3]) for g in grads)
+    loss = (r1 * (gamma / 2)).mean() * interval
+    (loss + logits.mean() * 0).mul(gain).backward()
+    return {"r1_penalty": r1.mean().item()}
+
+
 @dataclass
 class Batch:
     """One training step's inputs (already on the device)."""
@@ -156,19 +176,11 @@ class EpiGRAFLoss:
                 fake, _ = self.run_G(b, kimg, update_w_avg=False)
             logits_fake = self.run_D(fake, b, b.gen_c, b.gen_cams, kimg)
             logits_real = self.run_D(self.real_patches(b), b, b.real_c, b.real_cams, kimg)
-            loss = F.softplus(logits_fake).mean() + F.softplus(-logits_real).mean()
-            loss.mul(gain).backward()
-            stats["loss_D"] = loss.item()
-            stats["D_real"] = logits_real.mean().item()
-            stats["D_real_sign"] = logits_real.sign().mean().item()
+            stats.update(d_logistic(logits_fake, logits_real, gain))
         elif phase == "Dreg":
             real = self.real_patches(b).detach().requires_grad_(True)
             logits = self.run_D(real, b, b.real_c, b.real_cams, kimg)
-            (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
-            r1 = grad.square().sum(dim=[1, 2, 3])
-            loss = (r1 * (t.r1_gamma / 2)).mean() * t.r1_interval
-            (loss + logits.mean() * 0).mul(gain).backward()
-            stats["r1_penalty"] = r1.mean().item()
+            stats.update(r1_backward(logits, [real], t.r1_gamma, t.r1_interval, gain))
         else:
             raise ValueError(phase)
         return stats

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from ..config import ModelConfig
 from ..networks.dual_discriminator import blur_image, blur_sigma, filtered_resize
 from ..networks.eg3d import camera_label
-from .loss import Batch, linear_decay
+from .loss import Batch, d_logistic, linear_decay, r1_backward
 
 DENSITY_REG_INTERVAL = 4  # EG3D's density_reg_every: its G_reg_interval when density_reg > 0
 DENSITY_REG_POINTS = 1000
@@ -150,20 +150,12 @@ class EG3DLoss:
             logits_fake = self.run_D(out["image"], out["image_raw_returned"], c, kimg)
             img, raw, c_real = self.real_pair(b, kimg)
             logits_real = self.run_D(img, raw, c_real, kimg)
-            loss = F.softplus(logits_fake).mean() + F.softplus(-logits_real).mean()
-            loss.mul(gain).backward()
-            stats["loss_D"] = loss.item()
-            stats["D_real"] = logits_real.mean().item()
-            stats["D_real_sign"] = logits_real.sign().mean().item()
+            stats.update(d_logistic(logits_fake, logits_real, gain))
         elif phase == "Dreg":
             img, raw, c_real = self.real_pair(b, kimg)
             img, raw = img.detach().requires_grad_(True), raw.detach().requires_grad_(True)
             logits = self.run_D(img, raw, c_real, kimg)
-            g_img, g_raw = torch.autograd.grad(logits.sum(), [img, raw], create_graph=True)
-            r1 = g_img.square().sum(dim=[1, 2, 3]) + g_raw.square().sum(dim=[1, 2, 3])
-            loss = (r1 * (t.r1_gamma / 2)).mean() * t.r1_interval
-            (loss + logits.mean() * 0).mul(gain).backward()
-            stats["r1_penalty"] = r1.mean().item()
+            stats.update(r1_backward(logits, [img, raw], t.r1_gamma, t.r1_interval, gain))
         else:
             raise ValueError(phase)
         return stats

@@ -82,11 +82,13 @@ class Harness:
         return box.get("value")
 
     def run(self, scenario: Callable[[object], None], watchdog: tuple[float, float] = (120.0, 240.0),
-            slow_clicks: float = 0.0, cleanup: Callable[[], None] | None = None) -> int:
+            slow_clicks: float = 0.0, cleanup: Callable[[], None] | None = None, skip_without_gl: bool = False) -> int:
         """Open the window, run scenario(ctx) in the test engine, write results.json.
 
         slow_clicks > 0: Dear ImGui's double-click time in seconds (a loaded CPU draws a frame in
         0.2-0.5 s, so a simulated double-click's two clicks can be further apart than its 0.3 s).
+        skip_without_gl: when the app found no usable OpenGL 3.3 context, the results are only
+        {"skip": why} (the driver's tests then skip, saying why).
         """
         def configure_engine() -> None:
             io = imgui.test_engine.get_io(hello_imgui.get_imgui_test_engine())
@@ -116,5 +118,8 @@ class Harness:
         finally:
             if cleanup is not None:
                 cleanup()
+        if skip_without_gl and self.app.gl_error:
+            self.results.clear()
+            self.results["skip"] = self.app.gl_error
         self.save()
         return 0
