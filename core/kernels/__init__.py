@@ -7,10 +7,13 @@
 | `query_points` | sample + decoder MLP 32->64->4 + softplus (meshes) | everything | yes | none (inference) |
 | `march_rays` | per ray: points, query, composite in one pass (viewer) | everything | yes | none (inference) |
 
+`march_rays` also has a fused CPU loop (`numba_march.py`, impl "numba", inference only): "auto"
+picks it for CPU tensors; the empty-space-skipping path marches with it on a CPU.
+
 No op has a double backward in the Triton path (R1 is taken on D, not G). `composite` with
 `stop_transmittance > 0` is inference-only in both paths.
 
-Every op is called as `op(..., impl="auto"|"reference"|"triton")` (see `ops.py`).
+Every op is called as `op(..., impl="auto"|"reference"|"triton"|"numba")` (see `ops.py`).
 - "reference": the PyTorch code in `reference.py`, the renderer's own math (moved here, one copy)
   and the ground truth of the tests.
 - "triton": `triton_ops.py` and the modules it gathers (CUDA, or the interpreter under TRITON_INTERPRET=1); anywhere else it

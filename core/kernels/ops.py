@@ -3,7 +3,9 @@
 impl: "reference" (pure PyTorch, `core.kernels.reference`), "triton" (the fused kernels; CUDA
 tensors, or any device under TRITON_INTERPRET=1; anything else raises KernelUnavailable), or
 "auto" (Triton for CUDA tensors when it is installed and the op's kernel has passed a one-time check
-against the reference on that device, else the reference, logged once per reason).
+against the reference on that device; for `march_rays` on CPU tensors the fused Numba loop; else the
+reference, logged once per reason), or "numba" (the fused CPU loop of `march_rays`, inference only;
+raises KernelUnavailable for other ops, devices, or without numba).
 
 Triton is imported lazily, only when a call is actually dispatched to it: CPU-only code paths
 never import it (importing Triton after a Mesa/llvmpipe GL context exists crashes the process).
@@ -21,7 +23,8 @@ from . import reference
 
 log = logging.getLogger("core.kernels")
 
-IMPLS = ("auto", "reference", "triton")
+IMPLS = ("auto", "reference", "triton", "numba")
+NUMBA_OPS = ("march_rays",)  # the ops with a fused CPU kernel (`numba_march.py`)
 PLANE_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 _logged: set[str] = set()
 
@@ -45,13 +48,27 @@ def interpreter_enabled() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
+def numba_installed() -> bool:
+    """True when the numba package can be imported (checked without importing it)."""
+    return importlib.util.find_spec("numba") is not None
+
+
 def resolve_impl(impl: str, op: str, *tensors: torch.Tensor) -> str:
-    """'auto' | 'reference' | 'triton' -> 'reference' or 'triton' for these tensors."""
+    """'auto' | 'reference' | 'triton' | 'numba' -> 'reference', 'triton' or 'numba' for these tensors."""
     if impl not in IMPLS:
         raise ValueError(f"{op}: impl must be one of {IMPLS}, got {impl!r}")
     if impl == "reference":
         return "reference"
     cuda = all(t.is_cuda for t in tensors)
+    if impl == "numba":
+        if op not in NUMBA_OPS:
+            raise KernelUnavailable(f"{op}: there is no fused CPU kernel for this op (only {', '.join(NUMBA_OPS)}); "
+                                    "use impl='auto' or 'reference'")
+        if not numba_installed():
+            raise KernelUnavailable(f"{op}: impl='numba' needs the numba package (pip install numba)")
+        if any(t.device.type != "cpu" for t in tensors):
+            raise KernelUnavailable(f"{op}: impl='numba' runs on CPU tensors; use impl='auto' or 'triton' on a GPU")
+        return "numba"
     if impl == "triton":
         if not triton_installed():
             raise KernelUnavailable(f"{op}: impl='triton' needs the triton package (pip install triton; Linux x86-64)")
@@ -62,6 +79,12 @@ def resolve_impl(impl: str, op: str, *tensors: torch.Tensor) -> str:
                                     "(slow, for tests), or use impl='auto' or 'reference'")
         return "triton"
     # auto
+    if not cuda and op in NUMBA_OPS and all(t.device.type == "cpu" for t in tensors):
+        if numba_installed():
+            return "numba"
+        _log_once(logging.WARNING, f"core.kernels: numba is not installed; {op} on the CPU uses the PyTorch "
+                                   "reference (slower; pip install numba)")
+        return "reference"
     if not cuda:
         _log_once(logging.INFO, f"core.kernels: {op} on {tensors[0].device} tensors uses the PyTorch reference "
                                 "(the Triton kernels run on CUDA)")
@@ -104,6 +127,11 @@ def preload_triton(device: torch.device | str) -> bool:
         return False
     import triton  # noqa: F401
     return True
+
+
+def _numba():
+    from . import numba_march  # imports numba (and compiles on the first call)
+    return numba_march
 
 
 def _triton():
@@ -201,17 +229,22 @@ def march_rays(planes: torch.Tensor, origins: torch.Tensor, dirs: torch.Tensor, 
     _check(0.0 <= stop_transmittance < 1.0, op, f"stop_transmittance must be in [0, 1), got {stop_transmittance}")
     _check(deltas is None or deltas.shape == t.shape, op,
            f"deltas must be shaped like t {tuple(t.shape)}, got {None if deltas is None else tuple(deltas.shape)}")
-    if resolve_impl(impl, op, planes, origins, dirs, t) == "triton":
+    chosen = resolve_impl(impl, op, planes, origins, dirs, t)
+    if chosen == "triton":
         _no_grad_for_triton(op, planes, origins, dirs, t, *(p for p in params if p is not None))
         return _triton().march_rays(planes, origins, dirs, t, cube_scale, params, density_shift, far_opaque,
                                     stop_transmittance, deltas)
+    if chosen == "numba":
+        _no_grad_for_triton(op, planes, origins, dirs, t, *(p for p in params if p is not None))
+        return _numba().march_rays(planes, origins, dirs, t, cube_scale, params, density_shift, far_opaque,
+                                   stop_transmittance, deltas)
     return reference.march_rays(planes, origins, dirs, t, cube_scale, params, density_shift, far_opaque,
                                 stop_transmittance, deltas)
 
 
 def _no_grad_for_triton(op: str, *tensors: torch.Tensor) -> None:
     if torch.is_grad_enabled() and any(x.requires_grad for x in tensors):
-        raise ValueError(f"{op}: the Triton kernel is inference-only (no backward); run under torch.no_grad "
+        raise ValueError(f"{op}: the fused kernel is inference-only (no backward); run under torch.no_grad "
                          "or use impl='reference' (or triplane_sample + the decoder, which have backward)")
 
 

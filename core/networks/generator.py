@@ -192,7 +192,9 @@ class TriPlaneGenerator(nn.Module):
                                                 impl="reference")
             if grid is not None and not grid.fog:
                 steps = max(4, round(rc.skip_sample_ratio * (num_coarse + num_fine)))
-                skip = Skip(grid, steps, self._skip_march(planes, folded, triton, impl))
+                cpu_fused = not triton and kernels.resolve_impl(impl, "march_rays", planes) == "numba"
+                skip = Skip(grid, steps, self._skip_march(planes, folded, triton, impl),
+                            "numba" if cpu_fused else "reference")
                 if auto_chunk and planes.device.type == "cpu":
                     chunk_rays *= SKIP_CHUNK_MULT
             elif fused_march and triton:
@@ -279,8 +281,9 @@ class TriPlaneGenerator(nn.Module):
         return grid, folded
 
     def _skip_march(self, planes: torch.Tensor, folded: tuple | None, triton: bool, impl: str):
-        """The marcher of the skipping path: the Triton kernel per chunk, or on the CPU the compacting
-        loop over the reference ops with the folded first layer (`core.render.march`)."""
+        """The marcher of the skipping path: the Triton kernel per chunk; on the CPU the fused Numba
+        kernel, or with impl 'reference' the compacting loop over the reference ops
+        (`core.render.march`), both on the planes with the first layer folded in when it is."""
         g, rc = self.cfg.generator, self.cfg.render
         stop = rc.skip_stop_transmittance
         if triton:
@@ -291,6 +294,11 @@ class TriPlaneGenerator(nn.Module):
                                           stop, impl=impl, deltas=deltas)
             return march
         f_planes, f_params = folded or (planes, self.decoder.params())
+        if kernels.resolve_impl(impl, "march_rays", planes) == "numba":
+            def march(o, d, t, deltas):  # the fused CPU kernel
+                return kernels.march_rays(f_planes, o, d, t, g.cube_scale, f_params, g.density_shift, rc.far_opaque,
+                                          stop, impl="numba", deltas=deltas)
+            return march
 
         def item_field(i, points):
             return kernels.query_points(f_planes[i:i + 1], points, g.cube_scale, f_params, g.density_shift,

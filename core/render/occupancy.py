@@ -166,7 +166,7 @@ def build_for_generator(G, planes: torch.Tensor, res: int, max_loss: float, dila
 
 def skip_depths(grid: OccupancyGrid, origins: torch.Tensor, dirs: torch.Tensor, near: torch.Tensor,
                 far: torch.Tensor, steps: int, far_delta: float, far_always: bool,
-                uniform: float = UNIFORM_SHARE) -> tuple[torch.Tensor, torch.Tensor]:
+                uniform: float = UNIFORM_SHARE, impl: str = "reference") -> tuple[torch.Tensor, torch.Tensor]:
     """Sample depths and their interval lengths for marching only through occupied space.
 
     origins, dirs [B, R, 3], near, far [B, R] -> t, deltas [B, R, steps + 1], t ascending.
@@ -183,10 +183,20 @@ def skip_depths(grid: OccupancyGrid, origins: torch.Tensor, dirs: torch.Tensor, 
     cell gets deltas 0 (nothing to evaluate). The last sample is at the far bound with delta
     `far_delta` when `far_always` (an opaque far plane) or when its point is occupied, else 0 (an
     open far plane adds at most sigma * 1e-3 there).
+
+    impl 'reference' (this PyTorch code) or 'numba' (`skip_numba`: the same per ray in one fused
+    CPU loop, CPU tensors only).
     """
     b, r, _ = origins.shape
     span = far - near
     k = max(1, int(math.ceil(float(span.max()) / (SEGMENT_CELLS * grid.cell))))
+    if impl == "numba":
+        from . import skip_numba
+        occ, dens = grid._padded()
+        return skip_numba.skip_depths(occ, dens, grid.res + 2, grid.lo, grid.cell, origins, dirs, near, far, k, steps,
+                                      far_delta, far_always, uniform)
+    if impl != "reference":
+        raise ValueError(f"skip_depths: impl must be 'reference' or 'numba', got {impl!r}")
     seg = (span / k)[..., None]  # [B, R, 1]
     mid = near[..., None] + seg * (torch.arange(k, device=near.device, dtype=near.dtype) + 0.5)  # [B, R, K]
     occ, dens = grid.lookup(origins[:, :, None, :] + dirs[:, :, None, :] * mid[..., None], with_density=True)

@@ -26,11 +26,13 @@ SkipMarch = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], d
 @dataclass
 class Skip:
     """Empty-space skipping for `render_rays`: `steps` samples per ray over the occupied cells of
-    `grid` (`core.render.occupancy.skip_depths`), marched by `march` with the given intervals."""
+    `grid` (`core.render.occupancy.skip_depths`, computed by `depths_impl`: 'reference' or the fused
+    CPU loop 'numba'), marched by `march` with the given intervals."""
 
     grid: OccupancyGrid
     steps: int
     march: SkipMarch
+    depths_impl: str = "reference"
 
 
 def _eval_field(field: Field, origins: torch.Tensor, dirs: torch.Tensor, t: torch.Tensor):
@@ -71,7 +73,8 @@ def render_rays(field: Field | None, origins: torch.Tensor, dirs: torch.Tensor, 
     if rule != "epigraf":
         raise ValueError(f"unknown compositing rule {rule!r} (epigraf, eg3d)")
     if skip is not None:
-        t, deltas = skip_depths(skip.grid, origins, dirs, near_r, far_r, skip.steps, far_delta(far_opaque), far_opaque)
+        t, deltas = skip_depths(skip.grid, origins, dirs, near_r, far_r, skip.steps, far_delta(far_opaque), far_opaque,
+                                impl=skip.depths_impl)
         return _finish(skip.march(origins, dirs, t, deltas))
     t = stratified(near_r, far_r, num_coarse, deterministic, generator)  # [B, R, Nc]
     if march is not None:
