@@ -12,6 +12,9 @@ Conventions (EpiGRAF's):
 EG3D's 25-float labels (OpenCV cam2world, world pivot (0, 0, 0.2), radius 2.7, frontal on +z)
 convert to ours by a similarity transform: shift by the pivot, scale by our_radius / their_radius
 and rotate by +90 deg about y, so that their frontal camera lands on our yaw 0.
+
+3DGP's cameras (`CameraParams`, `sample_prior`, `params_to_cameras`, `prior_bounds`) add a field of
+view and a look-at point in a ball around `look_at` to the prior; docs/3dgp.md.
 """
 
 from __future__ import annotations
@@ -174,7 +177,8 @@ def sample_angles(cfg: CameraConfig, n: int, generator: torch.Generator | None =
     gaussian: yaw ~ N(mean, std), pitch ~ N(mean, std);
     uniform: each uniform in mean +- std;
     spherical_uniform: yaw uniform in mean +- std, pitch so that the directions are uniform on the
-    sphere's zone: v ~ U(mean/pi +- std/pi), pitch = arccos(1 - 2v) (pi-GAN's scheme).
+    sphere's zone: v ~ U(mean/pi +- std/pi), pitch = arccos(1 - 2v) (pi-GAN's scheme);
+    truncnormal: each N(mean, std) cut at mean +- cfg.trunc_stds std (3DGP's kind).
     """
     u = torch.rand(n, 2, generator=generator)
     g = torch.randn(n, 2, generator=generator)
@@ -188,8 +192,13 @@ def sample_angles(cfg: CameraConfig, n: int, generator: torch.Generator | None =
         yaw = (u[:, 0] * 2 - 1) * cfg.yaw_std + cfg.yaw_mean
         v = ((u[:, 1] * 2 - 1) * cfg.pitch_std + cfg.pitch_mean) / math.pi
         pitch = torch.acos(1 - 2 * v.clamp(1e-5, 1 - 1e-5))
+    elif cfg.dist == "truncnormal":
+        k = cfg.trunc_stds
+        yaw = _truncnormal(u[:, 0], cfg.yaw_mean, cfg.yaw_std, cfg.yaw_mean - k * cfg.yaw_std, cfg.yaw_mean + k * cfg.yaw_std)
+        pitch = _truncnormal(u[:, 1], cfg.pitch_mean, cfg.pitch_std, cfg.pitch_mean - k * cfg.pitch_std,
+                             cfg.pitch_mean + k * cfg.pitch_std)
     else:
-        raise UserError(f"unknown camera distribution '{cfg.dist}' (gaussian, uniform, spherical_uniform)")
+        raise UserError(f"unknown camera distribution '{cfg.dist}' (gaussian, uniform, spherical_uniform, truncnormal)")
     return torch.stack([yaw, pitch.clamp(_PITCH_EPS, math.pi - _PITCH_EPS)], dim=-1)
 
 
@@ -267,3 +276,212 @@ def orbit_angles(cfg: CameraConfig, n: int) -> torch.Tensor:
         yaw = cfg.yaw_mean + 2 * cfg.yaw_std * torch.sin(2 * math.pi * k)
         pitch = cfg.pitch_mean + 0.5 * cfg.pitch_std * torch.cos(2 * math.pi * k)
     return torch.stack([yaw, pitch.clamp(_PITCH_EPS, math.pi - _PITCH_EPS)], dim=-1)
+
+
+# --------------------------------------------------------------------------------------------------
+# 3DGP's camera ("3D generation on ImageNet", ICLR 2023): an origin on a sphere (yaw, pitch, radius;
+# roll 0), a look-at point in a small ball (its own yaw, pitch, radius) and a field of view. Both
+# are placed around the config's `look_at` point (the scene centre): origin = centre + r (sin p cos y,
+# cos p, sin p sin y), target = centre + the look-at offset in the same parametrisation. EpiGRAF's
+# camera is the special case of a zero offset and a fixed field of view.
+
+PARAM_NAMES = ("yaw", "pitch", "radius", "fov_deg", "lookat_yaw", "lookat_pitch", "lookat_radius")
+"""The scalars of a CameraParams, in the order of its `stack()` columns."""
+LOOKAT_CENTRE = (0.0, math.pi / 2, 0.0)
+"""(yaw, pitch, radius) of a look-at offset of zero: the fixed look-at prior's values."""
+_FOV_RANGE = (1e-2, 179.0)  # degrees; Gaussian fields of view are clamped into it
+
+
+@dataclass
+class CameraParams:
+    """A batch of n cameras as scalars, each a [n] tensor: origin yaw, pitch (radians) and radius around the
+    scene centre, the field of view in degrees and the look-at offset's yaw, pitch and radius."""
+
+    yaw: torch.Tensor
+    pitch: torch.Tensor
+    radius: torch.Tensor
+    fov_deg: torch.Tensor
+    lookat_yaw: torch.Tensor
+    lookat_pitch: torch.Tensor
+    lookat_radius: torch.Tensor
+
+    def __post_init__(self) -> None:
+        n = self.yaw.shape[0] if self.yaw.ndim == 1 else -1
+        if any(getattr(self, k).shape != (n,) for k in PARAM_NAMES):
+            raise ValueError(f"camera parameters must all have shape [n]: "
+                             f"{ {k: tuple(getattr(self, k).shape) for k in PARAM_NAMES} }")
+
+    def __len__(self) -> int:
+        return self.yaw.shape[0]
+
+    def __getitem__(self, idx) -> "CameraParams":
+        if isinstance(idx, int):
+            idx = slice(idx, idx + 1)
+        return CameraParams(*(getattr(self, k)[idx] for k in PARAM_NAMES))
+
+    def as_dict(self) -> dict[str, torch.Tensor]:
+        return {k: getattr(self, k) for k in PARAM_NAMES}
+
+    def stack(self) -> torch.Tensor:
+        """[n, 7] in PARAM_NAMES order."""
+        return torch.stack([getattr(self, k) for k in PARAM_NAMES], dim=-1)
+
+    @staticmethod
+    def unstack(t: torch.Tensor) -> "CameraParams":
+        """Inverse of stack(): [n, 7] -> CameraParams."""
+        return CameraParams(*t.unbind(dim=-1))
+
+    def to(self, device=None, dtype: torch.dtype | None = None) -> "CameraParams":
+        return CameraParams(*(getattr(self, k).to(device=device, dtype=dtype) for k in PARAM_NAMES))
+
+    @staticmethod
+    def cat(params: list["CameraParams"]) -> "CameraParams":
+        return CameraParams(*(torch.cat([getattr(p, k) for p in params]) for k in PARAM_NAMES))
+
+
+def _truncnormal(u: torch.Tensor, mean: float, std: float, lo: float, hi: float) -> torch.Tensor:
+    """Inverse-CDF samples of N(mean, std) cut to [lo, hi] from uniforms u in [0, 1] (in float64)."""
+    if std <= 0:
+        return torch.full_like(u, mean)
+    sn = torch.special
+    a = sn.ndtr(torch.tensor((lo - mean) / std, dtype=torch.float64))
+    b = sn.ndtr(torch.tensor((hi - mean) / std, dtype=torch.float64))
+    q = (a + (b - a) * u.double()).clamp(1e-300, 1 - 1e-16)
+    return (mean + std * sn.ndtri(q)).clamp(lo, hi).to(u.dtype)
+
+
+def _spherical_pitch(v: float) -> float:
+    return math.acos(1 - 2 * min(max(v, 1e-5), 1 - 1e-5))
+
+
+def _check_prior(cfg: CameraConfig) -> None:
+    if cfg.fov_dist in ("uniform", "truncnormal") and not 0 < cfg.fov_min <= cfg.fov_max < 180:
+        raise UserError(f"camera.fov_min/fov_max ({cfg.fov_min}, {cfg.fov_max}) must satisfy 0 < min <= max < 180")
+    if cfg.fov_dist in ("normal", "truncnormal") and cfg.fov_std < 0:
+        raise UserError(f"camera.fov_std must be >= 0, got {cfg.fov_std}")
+    if cfg.lookat_dist == "ball" and cfg.lookat_radius_max < 0:
+        raise UserError(f"camera.lookat_radius_max must be >= 0, got {cfg.lookat_radius_max}")
+    if cfg.trunc_stds <= 0:
+        raise UserError(f"camera.trunc_stds must be > 0, got {cfg.trunc_stds}")
+
+
+def prior_bounds(cfg: CameraConfig) -> dict[str, tuple[float, float]]:
+    """Per parameter (PARAM_NAMES) the [min, max] of the prior, which the camera generator normalises to [0, 1]
+    and maps its outputs back into. Uniform kinds: their range; 'truncnormal': mean +- trunc_stds std; a plain
+    Gaussian (not cut) spans the same mean +- trunc_stds std; pitches are kept inside (0, pi). A parameter the
+    prior fixes has min == max."""
+    _check_prior(cfg)
+    k = cfg.trunc_stds
+    spread = cfg.yaw_std if cfg.dist in ("uniform", "spherical_uniform") else k * cfg.yaw_std
+    yaw = (cfg.yaw_mean - spread, cfg.yaw_mean + spread)
+    if cfg.dist == "spherical_uniform":
+        pitch = (_spherical_pitch((cfg.pitch_mean - cfg.pitch_std) / math.pi),
+                 _spherical_pitch((cfg.pitch_mean + cfg.pitch_std) / math.pi))
+    else:
+        spread = cfg.pitch_std if cfg.dist == "uniform" else k * cfg.pitch_std
+        pitch = (cfg.pitch_mean - spread, cfg.pitch_mean + spread)
+    pitch = tuple(min(max(p, _PITCH_EPS), math.pi - _PITCH_EPS) for p in pitch)
+    if cfg.fov_dist == "fixed":
+        fov = (cfg.fov_deg, cfg.fov_deg)
+    elif cfg.fov_dist == "normal":
+        fov = tuple(min(max(cfg.fov_deg + s * k * cfg.fov_std, _FOV_RANGE[0]), _FOV_RANGE[1]) for s in (-1, 1))
+    else:
+        fov = (cfg.fov_min, cfg.fov_max)
+    if cfg.lookat_dist == "ball":
+        look = {"lookat_yaw": (-math.pi, math.pi), "lookat_pitch": (0.0, math.pi),
+                "lookat_radius": (0.0, cfg.lookat_radius_max)}
+    else:
+        look = {name: (v, v) for name, v in zip(PARAM_NAMES[4:], LOOKAT_CENTRE, strict=True)}
+    return {"yaw": yaw, "pitch": pitch, "radius": (cfg.radius, cfg.radius), "fov_deg": fov, **look}
+
+
+def prior_mean_angles(cfg: CameraConfig) -> tuple[float, float]:
+    """The prior's mean origin (yaw, pitch): the configured means, except the pitch of 'spherical_uniform',
+    whose exact mean E[arccos(1 - 2v)], v ~ U[a, b], differs from pitch_mean unless that is pi/2."""
+    if cfg.dist != "spherical_uniform" or cfg.pitch_std <= 0:
+        return cfg.yaw_mean, cfg.pitch_mean
+    a = min(max((cfg.pitch_mean - cfg.pitch_std) / math.pi, 0.0), 1.0)
+    b = min(max((cfg.pitch_mean + cfg.pitch_std) / math.pi, 0.0), 1.0)
+    if b <= a:
+        return cfg.yaw_mean, _spherical_pitch(a)
+
+    def antiderivative(s: float) -> float:  # of arccos(s)
+        return s * math.acos(s) - math.sqrt(max(0.0, 1 - s * s))
+    return cfg.yaw_mean, (antiderivative(1 - 2 * a) - antiderivative(1 - 2 * b)) / (2 * (b - a))
+
+
+def sample_prior(cfg: CameraConfig, n: int, generator: torch.Generator | None = None, device=None,
+                 dtype: torch.dtype = torch.float32) -> CameraParams:
+    """n cameras from the prior of `cfg`. The origin angles are `sample_angles`' (the same random draws, first),
+    so a fixed field of view and look-at give exactly `sample_cameras`' cameras; the field of view and then the
+    look-at offset are drawn only when their priors are not fixed. A 'ball' look-at offset has length
+    ~ U[0, lookat_radius_max] and a direction uniform over the sphere (yaw ~ U[-pi, pi], pitch = arccos(1 - 2v))."""
+    _check_prior(cfg)
+    angles = sample_angles(cfg, n, generator)
+    if cfg.fov_dist == "fixed":
+        fov = torch.full((n,), cfg.fov_deg)
+    elif cfg.fov_dist == "uniform":
+        fov = cfg.fov_min + (cfg.fov_max - cfg.fov_min) * torch.rand(n, generator=generator)
+    elif cfg.fov_dist == "normal":
+        fov = (cfg.fov_deg + cfg.fov_std * torch.randn(n, generator=generator)).clamp(*_FOV_RANGE)
+    else:
+        fov = _truncnormal(torch.rand(n, generator=generator), cfg.fov_deg, cfg.fov_std, cfg.fov_min, cfg.fov_max)
+    if cfg.lookat_dist == "ball":
+        u = torch.rand(n, 3, generator=generator)
+        look = [(u[:, 0] * 2 - 1) * math.pi, torch.acos((1 - 2 * u[:, 1]).clamp(-1, 1)), u[:, 2] * cfg.lookat_radius_max]
+    else:
+        look = [torch.full((n,), v) for v in LOOKAT_CENTRE]
+    out = CameraParams(angles[:, 0], angles[:, 1], torch.full((n,), cfg.radius), fov, *look)
+    return out.to(device=device, dtype=dtype)
+
+
+def params_from_angles(cfg: CameraConfig, yaw, pitch, radius=None, fov_deg=None,
+                       generator: torch.Generator | None = None, device=None,
+                       dtype: torch.dtype = torch.float32) -> CameraParams:
+    """Prior cameras with given origin angles (floats or [n]; e.g. each image's own pose when the dataset is the
+    prior, train.camera_source 'dataset'): the radius is the config's and the field of view and look-at offset
+    are drawn from their priors, unless `radius` / `fov_deg` are given."""
+    yaw_t = torch.as_tensor(yaw, dtype=dtype, device=device)
+    n = 1 if yaw_t.ndim == 0 else yaw_t.shape[0]
+    p = sample_prior(cfg, n, generator, device=device, dtype=dtype)
+    p.yaw, p.pitch = _bt(yaw_t, n, dtype, device), _bt(pitch, n, dtype, device).clamp(_PITCH_EPS, math.pi - _PITCH_EPS)
+    if radius is not None:
+        p.radius = _bt(radius, n, dtype, device)
+    if fov_deg is not None:
+        p.fov_deg = _bt(fov_deg, n, dtype, device)
+    return p
+
+
+def params_from_cameras(cams: Cameras, cfg: CameraConfig) -> CameraParams:
+    """CameraParams of given (roll-free) look-at cameras, e.g. a dataset's: the origin's angles around the
+    config's look_at point, the field of view from the intrinsics, and as look-at point the point of the optical
+    axis nearest to look_at (any point of the axis gives the same cam2world; this one lies inside every ball
+    around look_at that holds some point of the axis). params_to_cameras gives the cameras back."""
+    centre = torch.as_tensor(cfg.look_at, dtype=cams.cam2world.dtype, device=cams.cam2world.device)
+    origin = to_angles(cams, cfg.look_at)
+    fwd = -cams.cam2world[:, :3, 2]
+    o = cams.origins
+    offset = o + ((centre - o) * fwd).sum(-1, keepdim=True) * fwd - centre
+    r = offset.norm(dim=-1)
+    pitch = torch.acos((offset[:, 1] / r.clamp_min(1e-12)).clamp(-1, 1))
+    yaw = torch.atan2(offset[:, 2], offset[:, 0])
+    return CameraParams(origin[:, 0], origin[:, 1], origin[:, 2], torch.rad2deg(cams.fov), yaw, pitch, r)
+
+
+def params_to_cameras(params: CameraParams, cfg: CameraConfig) -> Cameras:
+    """Cameras of a batch of CameraParams (differentiable in every parameter): a look-at cam2world with world up
+    +y from centre + origin offset towards centre + look-at offset, the centre being cfg.look_at.
+
+    near/far follow `from_angles`' convention: cfg.near/far shifted with the radius, near = cfg.near + (radius -
+    cfg.radius), measured along the unit ray. For 3DGP's rays, integrated between the absolute distances 0.75
+    and 1.25 at radius 1, set camera.near 0.75 and camera.far 1.25. With a zero look-at offset the cameras are
+    exactly from_angles'."""
+    dtype, device = params.yaw.dtype, params.yaw.device
+    n = len(params)
+    centre = torch.as_tensor(cfg.look_at, dtype=dtype, device=device).reshape(-1, 3).expand(n, 3)
+    target = centre + angles_to_origins(params.lookat_yaw, params.lookat_pitch, params.lookat_radius)
+    origins = centre + angles_to_origins(params.yaw, params.pitch, params.radius)
+    r = params.radius
+    near = (r + (cfg.near - cfg.radius)).clamp_min(1e-4)
+    return Cameras(look_at(origins, target), fov_to_intrinsics(params.fov_deg * (math.pi / 180)), near,
+                   r + (cfg.far - cfg.radius))

@@ -119,8 +119,8 @@ class RenderConfig:
     kernel_impl: Literal["auto", "reference", "triton"] = doc(
         "auto",
         "Render ops (core.kernels): 'auto' = the fused Triton kernels for CUDA tensors when triton is "
-        "installed, else the PyTorch reference (said once in the log); 'reference' = always PyTorch "
-        "(the ground truth); 'triton' = always Triton (an error where it cannot run).",
+        "installed, the fused Numba loop for marching on a CPU, else the PyTorch reference (said once in "
+        "the log); 'reference' = always PyTorch (the ground truth); 'triton' = always Triton (an error where it cannot run).",
     )
     fused_march: bool = doc(
         True,
@@ -175,11 +175,52 @@ class CameraConfig:
     near: float = doc(0.88, "Near bound along the unit ray, at the default radius.")
     far: float = doc(1.12, "Far bound along the unit ray, at the default radius.")
     look_at: tuple[float, float, float] = doc((0.0, 0.0, 0.0), "The point the camera looks at.")
-    dist: Literal["gaussian", "uniform", "spherical_uniform"] = doc("gaussian", "Pose prior: 'gaussian', 'uniform' or 'spherical_uniform'.")
+    dist: Literal["gaussian", "uniform", "spherical_uniform", "truncnormal"] = doc(
+        "gaussian", "Pose prior: 'gaussian', 'uniform', 'spherical_uniform' (directions uniform over the sphere's "
+                    "zone: pitch = arccos(1 - 2v)) or 'truncnormal' (a Gaussian cut at mean +- trunc_stds std). "
+                    "The dataset's own per-image poses are chosen by train.camera_source 'dataset'.")
     yaw_mean: float = doc(0.0, "Mean yaw in radians (0 = frontal, camera on +x).")
-    yaw_std: float = doc(0.3, "Yaw spread: std (gaussian) or half-range (uniform kinds).")
+    yaw_std: float = doc(0.3, "Yaw spread: std (gaussian kinds) or half-range (uniform kinds).")
     pitch_mean: float = doc(math.pi / 2, "Mean pitch in radians (pi/2 = equator).")
-    pitch_std: float = doc(0.155, "Pitch spread: std (gaussian) or half-range (uniform kinds).")
+    pitch_std: float = doc(0.155, "Pitch spread: std (gaussian kinds) or half-range (uniform kinds).")
+    trunc_stds: float = doc(3.0, "'truncnormal' priors are cut at mean +- this many std; a plain Gaussian prior "
+                                 "(not cut) spans the same range in the camera generator's [0, 1] normalisation.")
+    fov_dist: Literal["fixed", "uniform", "normal", "truncnormal"] = doc(
+        "fixed", "Field-of-view prior (3DGP): 'fixed' (fov_deg, EpiGRAF), 'uniform' in [fov_min, fov_max], 'normal' "
+                 "N(fov_deg, fov_std) or 'truncnormal' (that Gaussian cut to [fov_min, fov_max]).")
+    fov_min: float = doc(10.0, "Lower end of the field of view in degrees ('uniform', 'truncnormal'; 3DGP: 10).")
+    fov_max: float = doc(45.0, "Upper end of the field of view in degrees ('uniform', 'truncnormal'; 3DGP: 45, "
+                               "21 for stability on ImageNet).")
+    fov_std: float = doc(5.0, "Std of the field of view in degrees ('normal', 'truncnormal'; mean fov_deg).")
+    lookat_dist: Literal["fixed", "ball"] = doc(
+        "fixed", "Look-at prior (3DGP): 'fixed' (the look_at point, EpiGRAF) or 'ball' (look_at plus an offset of "
+                 "length ~ U[0, lookat_radius_max] in a direction uniform over the sphere). The camera origin stays "
+                 "on the sphere of the given radius around look_at.")
+    lookat_radius_max: float = doc(0.2, "Largest look-at offset of the 'ball' look-at prior (3DGP: 0.2).")
+
+
+@dataclass
+class CameraGenConfig:
+    """3DGP's learned camera distribution: a camera generator maps a camera of the prior, z and the class to the
+    camera that is rendered, regularised towards the prior (core/networks/camera_generator.py,
+    core/training/camera_reg.py, docs/3dgp.md)."""
+
+    enabled: bool = doc(False, "Learn the camera distribution with a camera generator (3DGP). Its input cameras come "
+                               "from the camera prior, or with train.camera_source 'dataset' from the dataset's poses.")
+    hidden: int = doc(256, "Hidden width of the camera generator's two MLPs.")
+    embed_dim: int = doc(16, "Width of the z and class embeddings of the camera generator.")
+    lr_mult: float = doc(0.1, "Learning-rate multiplier of the camera generator's layers.")
+    emd_yaw: float = doc(2.0, "Weight of the earth mover's distance between the prior's and the learned origin yaws.")
+    emd_pitch: float = doc(2.0, "Weight of the earth mover's distance of the origin pitch.")
+    emd_radius: float = doc(0.0, "Weight of the earth mover's distance of the origin radius (not learned).")
+    emd_fov: float = doc(1e-4, "Weight of the earth mover's distance of the field of view (in degrees).")
+    emd_lookat: float = doc(1e-4, "Weight of the earth mover's distance of each look-at parameter (yaw, pitch, radius).")
+    emd_samples: int = doc(64, "Prior and learned cameras compared per step by the earth mover's distances.")
+    ramp_kimg: float = doc(10000.0, "kimg over which the earth mover's distance term ramps linearly from 0 to 1 "
+                                    "(3DGP: 10000 on ImageNet, 3000 on the smaller datasets).")
+    mean_forcing: float = doc(10.0, "Weight of the mean forcing: the distance between the mean learned origin "
+                                    "(yaw, pitch) and the prior's mean (0 = off).")
+    mean_forcing_samples: int = doc(256, "Learned cameras averaged by the mean forcing per step.")
 
 
 @dataclass
@@ -294,6 +335,8 @@ class ModelConfig:
     generator: GeneratorConfig = field(default_factory=GeneratorConfig, metadata={"doc": "Generator."})
     render: RenderConfig = field(default_factory=RenderConfig, metadata={"doc": "Renderer."})
     camera: CameraConfig = field(default_factory=CameraConfig, metadata={"doc": "Camera prior."})
+    camera_gen: CameraGenConfig = field(default_factory=CameraGenConfig,
+                                         metadata={"doc": "Learned camera distribution (3DGP)."})
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig,
                                                metadata={"doc": "Discriminator."})
     train: TrainConfig = field(default_factory=TrainConfig, metadata={"doc": "Training."})

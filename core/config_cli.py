@@ -21,7 +21,8 @@ def config_fields(cfg: Any, prefix: str = ""):
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, sections: tuple[str, ...] = ("generator", "render", "discriminator",
-                                                                                         "camera", "train")) -> None:
+                                                                                         "camera", "camera_gen",
+                                                                                         "train")) -> None:
     """Add --section.field options (default None = keep the preset's value) for the given sections."""
     template = ModelConfig()
     for section in sections:
