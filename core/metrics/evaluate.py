@@ -1,6 +1,8 @@
 """Feature collection for FID / KID: generated images, real images (cached), and `compute_metrics`.
 
-Metric names: `fid` or `kid` followed by N, with an optional `k` (x1000): fid2k, kid50k, fid8.
+Metric names: `fid` or `kid` followed by N, with an optional `k` (x1000): fid2k, kid50k, fid8;
+`nfsN` (e.g. nfs256): 3DGP's non-flatness score of N renders from the mean camera (core/metrics/nfs.py;
+no feature network, no real images).
 N real images: the first N of a seeded permutation of the dataset (all of it when N >= len).
 N generated images (or `num_gen`): z ~ N(0, I) and cameras from the model's prior, drawn up front
 from one seeded torch.Generator (so the set does not depend on the batch size), class labels drawn
@@ -32,9 +34,10 @@ from ..fileio import atomic_write
 from ..networks.eg3d import camera_label
 from .features import FEATURE_DIM, images_to_uint8, load_inception
 from .fid_kid import fid_from_features, kid_from_features
+from .nfs import compute_nfs
 
 FeatureNet = Callable[[torch.Tensor], torch.Tensor]  # uint8 [B, 3, H, W] -> [B, 2048]
-_METRIC_RE = re.compile(r"^(fid|kid)(\d+)(k?)$")
+_METRIC_RE = re.compile(r"^(fid|kid|nfs)(\d+)(k?)$")
 CACHE_VERSION = 1
 
 
@@ -45,7 +48,7 @@ def default_cache_dir() -> Path:
 
 
 def parse_metrics(metrics: str | list[str]) -> list[tuple[str, str, int]]:
-    """'fid2k,kid50k' or ['fid8'] -> [(name, 'fid' | 'kid', N)]; unknown names are a UserError."""
+    """'fid2k,kid50k,nfs256' or ['fid8'] -> [(name, 'fid' | 'kid' | 'nfs', N)]; unknown names are a UserError."""
     names = metrics.split(",") if isinstance(metrics, str) else list(metrics)
     out = []
     for name in (n.strip().lower() for n in names):
@@ -53,8 +56,8 @@ def parse_metrics(metrics: str | list[str]) -> list[tuple[str, str, int]]:
             continue
         m = _METRIC_RE.match(name)
         if not m or int(m.group(2)) * (1000 if m.group(3) else 1) < 2:
-            raise UserError(f"unknown metric '{name}': use fid or kid followed by a count of at least 2, "
-                            f"e.g. fid2k, kid2k, fid50k, kid50k, fid500")
+            raise UserError(f"unknown metric '{name}': use fid, kid or nfs followed by a count of at least 2, "
+                            f"e.g. fid2k, kid2k, fid50k, kid50k, fid500, nfs256")
         out.append((name, m.group(1), int(m.group(2)) * (1000 if m.group(3) else 1)))
     if not out:
         raise UserError("no metrics asked for: e.g. --metrics fid2k,kid2k")
@@ -177,17 +180,26 @@ def compute_metrics(G: torch.nn.Module, dataset: Any, metrics: str | list[str], 
                     num_gen: int | None = None, batch: int = 16, cache_dir: str | Path | None = None,
                     progress: bool = True, *, psi: float = 1.0, seed: int = 0, skip_empty: bool = False,
                     feature_net: FeatureNet | None = None) -> dict[str, float]:
-    """FID / KID of G against `dataset` -> {name: value}; KID is reported x1 (not x1000).
+    """FID / KID of G against `dataset` (and NFS of G alone) -> {name: value}; KID is reported x1 (not x1000).
 
     G is used as it is (pass G_ema in eval mode, on `device`). num_gen overrides the number of
     generated images for every metric (default: each metric's N); the real side always uses the
     metric's N (capped at the dataset size). One set of generated and one of real features serve
     all metrics (prefixes of the largest). Pass a dataset with mirroring off. feature_net replaces
-    the Inception network (tests).
+    the Inception network (tests). NFS metrics (nfsN) need no dataset (None is accepted when only
+    they are asked for; a conditional G then draws uniform classes) and no Inception network.
     """
     specs = parse_metrics(metrics)
     if num_gen is not None and num_gen < 2:
         raise UserError("num_gen must be at least 2")
+    results = {name: compute_nfs(G, n=num_gen or n, batch=batch, psi=psi, seed=seed, dataset=dataset,
+                                 progress=progress)
+               for name, kind, n in specs if kind == "nfs"}
+    specs = [s for s in specs if s[1] != "nfs"]
+    if not specs:
+        return results
+    if dataset is None:
+        raise UserError("FID/KID need the real images: pass a dataset (--data)")
     net = feature_net if feature_net is not None else load_inception(device)
     n_real = max(n for _, _, n in specs)
     n_gen = num_gen or n_real
@@ -196,7 +208,6 @@ def compute_metrics(G: torch.nn.Module, dataset: Any, metrics: str | list[str], 
         raise UserError(f"the dataset has {len(dataset)} image(s): FID/KID need at least 2")
     fake = generated_features(G, n_gen, dataset.resolution, net, dataset, batch, psi, seed, progress,
                               skip_empty=skip_empty)
-    results = {}
     for name, kind, n in specs:
         g, r = fake[:num_gen or n], real[:n]
         results[name] = fid_from_features(g, r) if kind == "fid" else kid_from_features(g, r)

@@ -27,6 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..config import DiscriminatorConfig
+from .kd_head import KDHead
 from .layers import SQRT2, FullyConnected, fir_filter, upfirdn2d
 from .patch_embed import CameraEncoding, CondMapping, PatchEmbedding
 
@@ -151,21 +152,30 @@ class DiscriminatorEpilogue(nn.Module):
         self.fc = FullyConnected(ch * 16, ch, "lrelu")
         self.out = FullyConnected(ch, cmap_dim if cmap_dim > 0 else 1)
 
-    def forward(self, x: torch.Tensor, cmap: torch.Tensor | None) -> torch.Tensor:
-        """x [B, ch, 4, 4], cmap [B, cmap_dim] | None -> [B, 1]."""
+    def forward(self, x: torch.Tensor, cmap: torch.Tensor | None,
+                return_features: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """x [B, ch, 4, 4], cmap [B, cmap_dim] | None -> [B, 1]; with return_features also the 3x3
+        conv's output [B, ch, 4, 4] (what the knowledge-distillation head reads)."""
         x = x.float()
         if self.mbstd_channels > 0:
             x = minibatch_std(x, self.mbstd_group, self.mbstd_channels, self.mbstd_strided)
-        x = self.out(self.fc(self.conv(x).flatten(1)))  # [B, cmap_dim or 1]
+        feats = self.conv(x)
+        x = self.out(self.fc(feats.flatten(1)))  # [B, cmap_dim or 1]
         if self.cmap_dim > 0:
             x = (x * cmap).sum(dim=1, keepdim=True) / math.sqrt(self.cmap_dim)
-        return x
+        return (x, feats) if return_features else x
 
 
 class PatchDiscriminator(nn.Module):
-    """D(patch [B, 3, r, r] in [-1, 1], patch_params [B, 3], c, camera) -> logits [B, 1]."""
+    """D(patch [B, 3, r, r] in [-1, 1], patch_params [B, 3], c, camera) -> logits [B, 1].
 
-    def __init__(self, cfg: DiscriminatorConfig, img_resolution: int, c_dim: int = 0, patch_res: int = 64):
+    kd_dim > 0 adds 3DGP's knowledge-distillation head (core/networks/kd_head.py) on the epilogue's
+    4x4 features; `D(..., return_kd=True)` then returns (logits, predicted embedding [B, kd_dim]).
+    With kd_dim 0 (the default) D has exactly the parameters and outputs it had without it.
+    """
+
+    def __init__(self, cfg: DiscriminatorConfig, img_resolution: int, c_dim: int = 0, patch_res: int = 64,
+                 kd_dim: int = 0):
         super().__init__()
         if cfg.variant not in ("epigraf", "standard"):
             raise ValueError(f"discriminator variant must be 'epigraf' or 'standard', got '{cfg.variant}'")
@@ -205,6 +215,7 @@ class PatchDiscriminator(nn.Module):
                 tmp_ch=ch[res], out_ch=ch[res // 2], resolution=res, down=i >= extra, first=i == 0,
                 hyper_dim=hyper_dim, zero_init=cfg.hyper_zero_init, use_fp16=res >= fp16_res, conv_clamp=clamp))
         self.epilogue = DiscriminatorEpilogue(ch[4], self.cmap_dim, cfg.mbstd_group, cfg.mbstd_channels, clamp)
+        self.kd_head = KDHead(ch[4], kd_dim) if kd_dim > 0 else None
 
     # --- conditioning -----------------------------------------------------------------------------
 
@@ -239,12 +250,16 @@ class PatchDiscriminator(nn.Module):
     # --- forward ----------------------------------------------------------------------------------
 
     def forward(self, img: torch.Tensor, patch_params: torch.Tensor | None = None, c: torch.Tensor | None = None,
-                camera: torch.Tensor | None = None, *, modulate: bool = True) -> torch.Tensor:
+                camera: torch.Tensor | None = None, *, modulate: bool = True,
+                return_kd: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """img [B, 3, r, r] in [-1, 1], patch_params [B, 3] (scale, offset_x, offset_y; needed by 'epigraf'),
         c [B, c_dim] | None, camera [B, 2] yaw/pitch radians | None -> logits [B, 1] (float32).
 
         `modulate=False` skips the hyper-modulation (sigma = 1) while keeping all other conditioning.
+        `return_kd=True` (a D built with kd_dim > 0) returns (logits, the KD head's prediction [B, kd_dim]).
         """
+        if return_kd and self.kd_head is None:
+            raise ValueError("this discriminator has no knowledge-distillation head: build it with kd_dim > 0")
         b, r = img.shape[0], self.patch_res
         if img.ndim != 4 or img.shape[1:] != (3, r, r):
             raise ValueError(f"D expects patches [B, 3, {r}, {r}], got {tuple(img.shape)}")
@@ -259,4 +274,7 @@ class PatchDiscriminator(nn.Module):
         x = None
         for block in self.blocks:
             x = block(x, img, h)  # [B, C_l, r_l, r_l]
+        if return_kd:
+            logits, feats = self.epilogue(x, cmap, return_features=True)
+            return logits, self.kd_head(feats)  # [B, 1], [B, kd_dim]
         return self.epilogue(x, cmap)  # [B, 1]
