@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
+from .config_3dgp import DepthConfig, KDConfig
 from .errors import UserError
 
 
@@ -337,6 +338,9 @@ class ModelConfig:
     camera: CameraConfig = field(default_factory=CameraConfig, metadata={"doc": "Camera prior."})
     camera_gen: CameraGenConfig = field(default_factory=CameraGenConfig,
                                          metadata={"doc": "Learned camera distribution (3DGP)."})
+    depth: DepthConfig = field(default_factory=DepthConfig,
+                               metadata={"doc": "3DGP depth: RGB-D discriminator and depth adaptor."})
+    kd: KDConfig = field(default_factory=KDConfig, metadata={"doc": "3DGP knowledge distillation into D."})
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig,
                                                metadata={"doc": "Discriminator."})
     train: TrainConfig = field(default_factory=TrainConfig, metadata={"doc": "Training."})

@@ -37,3 +37,18 @@ class DepthConfig:
     blur_with_rgb: bool = _doc(True, "Blur the depth channel of D's inputs with the current RGB blur sigma "
                                      "(train.blur_init_sigma fading over blur_fade_kimg). The 3DGP code blurs depth "
                                      "with a fixed kernel scale instead, a quirk not reproduced.")
+
+
+@dataclass
+class KDConfig:
+    """Knowledge distillation into D (3DGP): D's head from its 4x4 epilogue predicts, from a real patch, the
+    teacher embedding of the whole image (precomputed by `python -m core.dataset_tool embed`)."""
+
+    enabled: bool = _doc(False, "Distil a teacher's whole-image embeddings into D (3DGP). Needs an embeddings file "
+                                "of the training dataset (python -m core.dataset_tool embed).")
+    embeddings: str = _doc("", "The embeddings file (.npz); empty: DATASET_embeddings.npz beside the dataset "
+                               "(the zip or folder given to --data).")
+    teacher: str = _doc("efficientnet_lite0", "The teacher named in messages that say how to make the embeddings "
+                                              "('efficientnet_lite0', or 'resnet50:PATH' for the paper's).")
+    weight: float = _doc(1.0, "Weight of the distillation loss at kimg 0.")
+    decay_kimg: float = _doc(100000.0, "kimg over which the weight decays linearly to 0 (<= 0: constant).")

@@ -20,9 +20,10 @@ def config_fields(cfg: Any, prefix: str = ""):
             yield f"{prefix}{f.name}", cfg, f
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, sections: tuple[str, ...] = ("generator", "render", "discriminator",
-                                                                                         "camera", "camera_gen",
-                                                                                         "train")) -> None:
+CLI_SECTIONS = ("generator", "render", "discriminator", "camera", "camera_gen", "depth", "kd", "train")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, sections: tuple[str, ...] = CLI_SECTIONS) -> None:
     """Add --section.field options (default None = keep the preset's value) for the given sections."""
     template = ModelConfig()
     for section in sections:

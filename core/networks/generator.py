@@ -16,7 +16,17 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .. import kernels
-from ..cameras import Cameras, from_config, pose_cond_vector, to_angles
+from ..cameras import (
+    CameraParams,
+    Cameras,
+    from_config,
+    params_from_cameras,
+    params_to_cameras,
+    pose_cond_vector,
+    prior_mean_angles,
+    sample_prior,
+    to_angles,
+)
 from ..config import ModelConfig
 from ..render.march import march_compact
 from ..render.occupancy import OccupancyGrid, build_for_generator
@@ -24,6 +34,9 @@ from ..render.rays import Patch, make_rays
 from ..render.renderer import Skip, render_rays_chunked
 from . import plane_cache
 from .background import SphereBackground, render_background
+from .camera_generator import CameraGenerator
+from .camera_generator import mean_camera as _mean_camera
+from .depth_adaptor import DepthAdaptor
 from .mapping import MappingNetwork
 from .synthesis import SynthesisNetwork
 from .triplane import TriPlaneDecoder
@@ -68,6 +81,10 @@ class TriPlaneGenerator(nn.Module):
             raise ValueError(f"unknown generator.bg_model '{g.bg_model}' (none, sphere)")
         self.background = (SphereBackground(g.w_dim, g.bg_channels, g.bg_blocks, g.bg_period)
                            if g.bg_model == "sphere" else None)
+        # 3DGP: the learned camera distribution and the depth adaptor (trained with G, kept in its weights)
+        self.camera_gen = (CameraGenerator(cfg.camera, cfg.camera_gen, g.z_dim, g.c_dim)
+                           if cfg.camera_gen.enabled else None)
+        self.depth_adaptor = DepthAdaptor(cfg.depth) if cfg.depth.enabled else None
 
     # ---------------------------------------------------------------------------------------------
     # Latents
@@ -314,6 +331,34 @@ class TriPlaneGenerator(nn.Module):
         pose = to_angles(cameras.to(z.device))[:, :2] if self.cfg.generator.pose_cond else None
         w = self.mapping(z, c, psi, pose=pose)
         return self.render(self.planes(w), cameras, w=w, **render_kwargs)
+
+    # ---------------------------------------------------------------------------------------------
+    # Cameras (3DGP's learned distribution when the model has one)
+
+    def camera_params(self, z: torch.Tensor, c: torch.Tensor | None = None, prior: CameraParams | None = None,
+                      generator: torch.Generator | None = None) -> CameraParams:
+        """The cameras G renders latents z [B, z_dim] (labels c) from: `prior` (default: drawn from the
+        camera prior) mapped through the camera generator when the model has one, else the prior itself."""
+        if prior is None:
+            prior = sample_prior(self.cfg.camera, z.shape[0], generator, device=z.device)
+        if self.camera_gen is None:
+            return prior
+        return self.camera_gen(prior.to(z.device), z, c if self.c_dim > 0 else None)
+
+    def sample_cameras(self, z: torch.Tensor, c: torch.Tensor | None = None,
+                       generator: torch.Generator | None = None) -> Cameras:
+        """`camera_params` as Cameras: a sample of the (learned) camera distribution for each latent."""
+        return params_to_cameras(self.camera_params(z, c, generator=generator), self.cfg.camera)
+
+    @torch.no_grad()
+    def mean_camera_params(self, c: torch.Tensor | None = None, n: int = 1024, seed: int = 0) -> CameraParams:
+        """The mean camera (length 1): 3DGP's average of n learned cameras (class c, or random classes), or
+        the prior's mean camera for a model without a camera generator."""
+        cam = self.cfg.camera
+        if self.camera_gen is None:
+            yaw, pitch = prior_mean_angles(cam)
+            return params_from_cameras(from_config(cam, yaw=yaw, pitch=pitch), cam)
+        return _mean_camera(self.camera_gen, cam, n, c, torch.Generator().manual_seed(seed))
 
     def default_cameras(self, batch: int = 1, device=None) -> Cameras:
         """The camera prior's mean camera, repeated."""
