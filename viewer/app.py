@@ -98,7 +98,7 @@ class ViewerApp:
         bg = None if r.model_background else tuple(float(c) * 2 - 1 for c in r.background)
         # depth and opacity come with every render (the display picks what to show): only normals
         # need a different render, so switching between RGB, depth and opacity is instant
-        mode = "normals" if r.mode == "normals" else "rgb"
+        mode = r.mode if r.mode in ("normals", "ddepth") else "rgb"
         return ViewSpec(self.state.camera.camera.copy(), mode, int(r.resolution), float(r.coarse_mult),
                         float(r.fine_mult), bg, bool(r.show_bg_model))
 
@@ -260,7 +260,7 @@ class ViewerApp:
             return None
         r = self.result
         rs = self.state.render
-        sv = scalar_view(r, rs) if r.request.view.mode != "normals" else None  # normals: an RGB picture
+        sv = scalar_view(r, rs) if r.request.view.mode not in ("normals", "ddepth") else None  # RGB pictures
         key = (id(r), size, rs.mode, rs.colormap, rs.auto_range, tuple(rs.depth_range), rs.raw_image)
         if key != self._display_key:
             if sv is None:  # RGB (an EG3D model's raw neural image with the toggle on) or normals

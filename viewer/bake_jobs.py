@@ -105,6 +105,7 @@ class BakeController:
     def enabled(self) -> bool:
         app = self.app
         return (app.state.render.baked_preview and app.model is not None and not app.model.eg3d
+                and app.state.render.mode != "ddepth"  # the adaptor is a network: no GL version of it
                 and app.options.screenshot is None and not app.state.mesh.show_mesh and self.error is None)
 
     def key(self) -> tuple | None:

@@ -261,6 +261,11 @@ class RenderEngine:
                 image[sl] = img.float().cpu()
                 depth[sl] = out["depth"][0].float().cpu()
                 opacity[sl] = out["opacity"][0].float().cpu()
+        if view.mode == "ddepth" and G.depth_adaptor is not None:  # 3DGP: the depth channel D sees, in grey
+            from .learned_camera import adapted_depth
+            d = adapted_depth(G, depth.to(planes.device), opacity.to(planes.device), float(cams.near[0]),
+                              float(cams.far[0]))
+            image = d.float().cpu().clamp(-1, 1).expand(3, -1, -1)
         return RenderResult(req, quality, image_to_uint8(image), depth[0].numpy(), opacity[0].numpy(),
                             w.detach().cpu(), float(cams.near[0]), float(cams.far[0]),
                             time.perf_counter() - t0, hit)

@@ -19,7 +19,7 @@ from core.geometry.visibility import SURFACES
 from .camera import OrbitCamera
 from .latent import Keyframe, LatentSpec
 
-RENDER_MODES = ("rgb", "depth", "opacity", "normals")
+RENDER_MODES = ("rgb", "depth", "opacity", "normals", "ddepth")  # ddepth: 3DGP's adapted depth (D's 4th channel)
 COLORMAPS = ("turbo", "viridis", "inferno", "grey")
 EXPORT_KINDS = ("orbit", "interp", "interp-orbit")
 RESOLUTIONS = (64, 96, 128, 192, 256, 384, 512)
@@ -98,6 +98,7 @@ class CameraState:
     sensitivity: float = 1.0
     auto_orbit: bool = False
     orbit_dps: float = 30.0  # auto-orbit speed, degrees per second
+    learned_draws: int = 0  # 3DGP models: the seed of the last "Sample a camera"
 
 
 @dataclass

@@ -39,6 +39,8 @@ def draw(app: ViewerApi) -> None:
             app.camera_changed()
         imgui.same_line()
     imgui.new_line()
+    if app.model is not None and getattr(app.model.G, "camera_gen", None) is not None:
+        _learned(app)
     imgui.separator_text("Motion")
     _, cs.sensitivity = imgui.slider_float("drag sensitivity", cs.sensitivity, 0.1, 4.0)
     _, cs.auto_orbit = imgui.checkbox("auto-orbit (Space)", cs.auto_orbit)
@@ -46,3 +48,34 @@ def draw(app: ViewerApi) -> None:
     imgui.set_next_item_width(120)
     _, cs.orbit_dps = imgui.slider_float("deg/s", cs.orbit_dps, -180.0, 180.0)
     message(app.messages.get("camera"))
+
+
+_summaries: dict[tuple, object] = {}  # (model uid, class) -> learned_camera.Summary, computed once
+
+
+def _learned(app: ViewerApi) -> None:
+    """3DGP: the model's learned camera distribution (viewer/learned_camera.py)."""
+    from core.runtime import class_label
+
+    from ..learned_camera import mean_orbit, sample_orbit, summarise
+
+    cs, model = app.state.camera, app.model
+    g = model.cfg.generator
+    cls = min(max(app.state.latent.class_idx, 0), g.c_dim - 1) if g.c_dim else None
+    c = class_label(g.c_dim, cls)
+    imgui.separator_text("Learned cameras (3DGP)")
+    if imgui.button("Sample a camera"):
+        cs.learned_draws += 1
+        cs.camera = sample_orbit(model.G, c, cs.learned_draws).normalised(model.cfg.camera.radius)
+        app.camera_changed()
+    imgui.same_line()
+    if imgui.button("Mean camera"):
+        cs.camera = mean_orbit(model.G, c).normalised(model.cfg.camera.radius)
+        app.camera_changed()
+    key = (model.uid, cls)
+    if key not in _summaries:
+        _summaries.clear()
+        _summaries[key] = summarise(model.G, c)
+    hint("learned distribution (1024 samples" + (" of this class" if cls is not None else "") + "): "
+         + "; ".join(_summaries[key].lines()))
+    hint("auto-orbit turns around the current look-at point: the mean camera's after 'Mean camera'")

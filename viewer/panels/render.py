@@ -17,15 +17,19 @@ from .common import combo, hint, line
 if TYPE_CHECKING:
     from ..app_api import ViewerApi
 
-MODE_LABELS = {"rgb": "RGB", "depth": "Depth", "opacity": "Opacity", "normals": "Normals"}
+MODE_LABELS = {"rgb": "RGB", "depth": "Depth", "opacity": "Opacity", "normals": "Normals", "ddepth": "D depth"}
 
 
 def draw(app: ViewerApi) -> None:
     r = app.state.render
-    for i, mode in enumerate(RENDER_MODES):
+    adaptor = app.model is not None and getattr(app.model.G, "depth_adaptor", None) is not None
+    if r.mode == "ddepth" and app.model is not None and not adaptor:
+        r.mode = "depth"  # a model without 3DGP's depth adaptor has no such channel
+    modes = [m for m in RENDER_MODES if m != "ddepth" or adaptor]
+    for i, mode in enumerate(modes):
         if imgui.radio_button(MODE_LABELS[mode], r.mode == mode):
             r.mode = mode
-        if i < len(RENDER_MODES) - 1:
+        if i < len(modes) - 1:
             imgui.same_line()
     eg3d = app.model is not None and app.model.eg3d
     if eg3d:
@@ -42,6 +46,9 @@ def draw(app: ViewerApi) -> None:
     elif r.mode == "normals" and eg3d:
         hint("EG3D: camera-space normals from the depth image (neural resolution, upsampled): x right = red, "
              "y up = green, towards the camera = blue")
+    elif r.mode == "ddepth":
+        hint("3DGP: the depth channel the discriminator sees (the depth adaptor's last output; near dark, far "
+             "light). Neural frames only: the baked preview is off in this mode.")
     elif r.mode == "normals":
         hint("camera-space normals from the density gradient (autograd through G.query): "
              "x right = red, y up = green, towards the camera = blue")
