@@ -101,6 +101,18 @@ class StatsTail:
     def g_term_names(self) -> list[str]:
         return [k for k in G_TERM_KEYS if k in self.series]
 
+    def names_with(self, prefix: str, suffixes: tuple[str, ...] = ("",)) -> list[str]:
+        """Series whose keys start with `prefix` and end with one of `suffixes` (3DGP's camera/, kd/, depth/)."""
+        return sorted(k for k in self.series if k.startswith(prefix) and k.endswith(suffixes))
+
+    def camera_histogram(self) -> dict | None:
+        """The newest 'camera_hist' record (3DGP: counts of the learned cameras per parameter), or None."""
+        for rec in reversed(self.records):
+            h = rec.get("camera_hist")
+            if isinstance(h, dict) and h:
+                return {"kimg": rec.get("kimg"), **h}
+        return None
+
 
 @dataclass
 class Progress:

@@ -195,3 +195,20 @@ def test_a_new_viewer_reattaches_to_the_run_in_its_session_folder(tmp_path):
         proc.kill()
         proc.wait(10)
     assert TrainingUi(SimpleNamespace(state=state, options=AppOptions())).job is None  # ended: not re-attached at start
+
+
+def test_stats_tail_gives_the_3dgp_series_and_the_newest_camera_histogram(tmp_path):
+    path = tmp_path / "stats.jsonl"
+    recs = [{"kimg": 0.5, "camera/yaw_mean": 0.1, "camera/yaw_std": 0.5, "camera/emd_mult": 0.0, "kd/loss": 3.0,
+             "camera_hist": {"n": 8, "bins": 2, "fov_deg": {"range": [10, 20], "counts": [8, 0]}}},
+            {"kimg": 1.0, "camera/yaw_mean": 0.2, "camera/yaw_std": 0.4, "camera/emd_mult": 0.1, "kd/loss": 2.0,
+             "camera_hist": {"n": 8, "bins": 2, "fov_deg": {"range": [10, 20], "counts": [3, 5]}}}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    tail = StatsTail(path)
+    assert tail.poll() == 2
+    assert tail.names_with("camera/", ("_mean",)) == ["camera/yaw_mean"]
+    assert tail.names_with("camera/", ("_std",)) == ["camera/yaw_std"]
+    assert tail.names_with("kd/") == ["kd/loss"]
+    assert tail.series["camera/emd_mult"].ys == [0.0, 0.1]
+    h = tail.camera_histogram()
+    assert h["kimg"] == 1.0 and h["fov_deg"]["counts"] == [3, 5]

@@ -210,6 +210,24 @@ def _plot(title: str, tail, names: list[str]) -> None:
     implot.end_plot()
 
 
+def _camera_histogram(tail) -> None:
+    """Bars of the newest learned-camera histogram, one plot per parameter the prior does not fix."""
+    h = tail.camera_histogram()
+    if h is None:
+        return
+    for name, v in h.items():
+        if not isinstance(v, dict) or "counts" not in v:
+            continue
+        lo, hi = v["range"]
+        counts = np.asarray(v["counts"], dtype=np.float64)
+        width = (hi - lo) / max(len(counts), 1)
+        xs = lo + width * (np.arange(len(counts)) + 0.5)
+        if implot.begin_plot(f"learned {name} at kimg {h.get('kimg', 0):.1f}", imgui.ImVec2(-1, PLOT_H * 0.6)):
+            implot.setup_axes(name, "cameras", implot.AxisFlags_.auto_fit, implot.AxisFlags_.auto_fit)
+            implot.plot_bars(name, xs, counts, width * 0.9)
+            implot.end_plot()
+
+
 def _plots(u: TrainingController) -> None:
     job = u.job
     if job is None or not job.tail.records:
@@ -219,6 +237,13 @@ def _plots(u: TrainingController) -> None:
     _plot("G's extra terms", tail, tail.g_term_names())
     _plot("metrics", tail, tail.metric_names())
     _plot("augment p, D real sign", tail, [k for k in ("augment_p", "D_real_sign") if k in tail.series])
+    # 3DGP: the learned camera distribution, its regulariser, distillation and the depth adaptor
+    _plot("learned cameras: means", tail, tail.names_with("camera/", ("_mean",)))
+    _plot("learned cameras: stds", tail, tail.names_with("camera/", ("_std",)))
+    _plot("camera EMD (x multiplier), KD, depth adaptor", tail,
+          tail.names_with("camera/", ("emd_mult", "mean_forcing", "loss")) + tail.names_with("kd/")
+          + tail.names_with("depth/"))
+    _camera_histogram(tail)
     if imgui.tree_node("train.log"):
         imgui.text_wrapped(job.log_tail(2000))
         imgui.tree_pop()
