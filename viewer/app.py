@@ -27,8 +27,9 @@ from core.errors import UserError
 
 from . import colormaps
 from .app_api import AppOptions, Perf
-from .camera import parse_camera, preset
+from .camera import parse_camera
 from .export import ExportJob, picture, save_screenshot, scalar_view, shows_raw
+from .learned_camera import initial_camera
 from .model import ModelLoader, default_model_spec
 from .render_worker import AdaptiveResolution, RenderWorker, reserve_gui_core
 from .rendering import LoadedModel, RenderEngine, RenderRequest, RenderResult, ViewSpec
@@ -202,14 +203,14 @@ class ViewerApp:
         if not lat.class_placed and isinstance(suggested, int) and 0 <= suggested < model.cfg.generator.c_dim:
             lat.class_idx, lat.class_placed = suggested, True  # the class the bundle suggests (core.bundle)
         if self._first_model and text == "mean":
-            self.state.camera.camera = preset("mean", cam_cfg)
+            self.state.camera.camera = initial_camera(model)
         elif self._first_model and text:
             try:
                 self.state.camera.camera = parse_camera(text, cam_cfg)
             except ValueError as e:
                 self.messages["camera"] = str(e)
         elif not self._first_model and not self._keep_camera:
-            self.state.camera.camera = preset("mean", cam_cfg)
+            self.state.camera.camera = initial_camera(model)
         self._first_model = False
         self._keep_camera = False
         self.worker.error = None

@@ -20,7 +20,7 @@ from core import cameras as camlib
 from core.config import CameraConfig
 from core.networks.depth_adaptor import fake_expected_depth
 
-from .camera import OrbitCamera, clamp_pitch
+from .camera import OrbitCamera, clamp_pitch, preset
 
 
 def orbit_from_params(params: camlib.CameraParams, cfg: CameraConfig, i: int = 0) -> OrbitCamera:
@@ -43,6 +43,17 @@ def sample_orbit(G, c: torch.Tensor | None, seed: int) -> OrbitCamera:
     with torch.no_grad():
         params = G.camera_params(z, c, generator=gen)
     return orbit_from_params(params.to(dtype=torch.float32), G.cfg.camera)
+
+
+def initial_camera(model) -> OrbitCamera:
+    """Where a newly opened model's view starts: 3DGP's mean camera for a model with a learned camera
+    distribution, else the prior's mean camera (`viewer.camera.preset('mean')`)."""
+    cfg = model.cfg.camera
+    if getattr(model.G, "camera_gen", None) is None:
+        return preset("mean", cfg, model.cfg.generator.family)
+    g = model.cfg.generator
+    c = torch.nn.functional.one_hot(torch.tensor([0]), g.c_dim).float() if g.c_dim else None
+    return mean_orbit(model.G, c).normalised(cfg.radius)
 
 
 def mean_orbit(G, c: torch.Tensor | None = None) -> OrbitCamera:

@@ -29,7 +29,7 @@ def draw(app: ViewerApi) -> None:
     for i, mode in enumerate(modes):
         if imgui.radio_button(MODE_LABELS[mode], r.mode == mode):
             r.mode = mode
-        if i < len(modes) - 1:
+        if i < len(modes) - 1 and mode != "normals":  # 3DGP's "D depth" on a line of its own (panel width)
             imgui.same_line()
     eg3d = app.model is not None and app.model.eg3d
     if eg3d:
