@@ -4,6 +4,7 @@
     python -m core.dataset_tool convert --images DIR --cameras FILE --out data/mine.zip [--res 128]
     python -m core.dataset_tool render --meshes DIR --out data/objects.zip [--views 32] [--res 128] [--fov 30]
         [--radius R] [--max-objects N] [--class-labels] [--depth] [--depth-degrade]
+        [--fov-range MIN,MAX] [--lookat-radius R] [--yaw-range MIN,MAX] [--pitch-range MIN,MAX]
     python -m core.dataset_tool add-depth --source DATASET --from DIR --dest OUT.zip|OUT_DIR [--disparity]
     python -m core.dataset_tool embed --source DATASET --teacher efficientnet_lite0 --dest FILE.npz [--batch 64]
 
@@ -11,7 +12,9 @@ synthetic: procedural objects rendered with our own volume renderer (seconds, no
 convert:   your images + an EpiGRAF- or EG3D-form camera file -> centre-cropped, resized PNGs with
            our yaw/pitch (EG3D cameras are converted by a recorded similarity transform).
 render:    a Megascans-like multi-view set from a folder of meshes, rasterised offscreen through EGL
-           (--depth: each view's exact depth as <stem>_depth.png; --depth-degrade: made estimator-like).
+           (--depth: each view's exact depth as <stem>_depth.png; --depth-degrade: made estimator-like;
+           --fov-range, --lookat-radius: 3DGP-like views, a random field of view and look-at point per view,
+           recorded in dataset.json's camera_params; --yaw-range, --pitch-range: a uniform part of the sphere).
 add-depth: a copy of a dataset with depth maps made elsewhere merged in (3DGP; core/data/depth_files.py).
 embed:     teacher embeddings of every image (3DGP's knowledge distillation; core/data/embeddings.py).
 """
@@ -19,6 +22,7 @@ embed:     teacher embeddings of every image (3DGP's knowledge distillation; cor
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -33,7 +37,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from . import cameras as camlib
-from .config import get_preset
+from .config import CameraConfig, get_preset
 from .data.dataset import decode_image, is_image_name, match_keys, parse_camera_json
 from .data.depth_files import cmd_add_depth
 from .data.mesh_render import MESH_EXTS
@@ -206,6 +210,41 @@ def _class_names(arg: str | None, paths: list) -> list[str] | None:
     return names
 
 
+def _range(name: str, text: str | None, lo: float, hi: float) -> tuple[float, float] | None:
+    """'a,b' -> (a, b) with lo <= a <= b <= hi, or None when not given; one line when malformed."""
+    if text is None:
+        return None
+    try:
+        a, b = (float(x) for x in text.split(","))
+    except ValueError:
+        raise UserError(f"--{name} must be MIN,MAX (two numbers), got '{text}'") from None
+    if not lo <= a <= b <= hi:
+        raise UserError(f"--{name} must satisfy {lo:g} <= MIN <= MAX <= {hi:g}, got {a:g},{b:g}")
+    return a, b
+
+
+def render_camera_config(args: argparse.Namespace, radius: float) -> CameraConfig:
+    """The camera distribution `render` draws its views from: the demo's (uniform on the whole sphere, look-at
+    the origin, one field of view), with a uniform part of the sphere (--yaw-range, --pitch-range), a uniform
+    field of view (--fov-range) and a look-at point in a ball (--lookat-radius) when asked: 3DGP's prior."""
+    cfg = dataclasses.replace(get_preset("demo").camera, radius=radius, fov_deg=args.fov)
+    yaw, pitch = _range("yaw-range", args.yaw_range, -math.pi, math.pi), _range("pitch-range", args.pitch_range, 0,
+                                                                                  math.pi)
+    if yaw or pitch:
+        yaw, pitch = yaw or (-math.pi, math.pi), pitch or (0.0, math.pi)
+        cfg.dist = "uniform"
+        cfg.yaw_mean, cfg.yaw_std = (yaw[0] + yaw[1]) / 2, (yaw[1] - yaw[0]) / 2
+        cfg.pitch_mean, cfg.pitch_std = (pitch[0] + pitch[1]) / 2, (pitch[1] - pitch[0]) / 2
+    fov = _range("fov-range", args.fov_range, 1.0, 169.0)
+    if fov:
+        cfg.fov_dist, cfg.fov_min, cfg.fov_max = "uniform", fov[0], fov[1]
+    if args.lookat_radius < 0:
+        raise UserError(f"--lookat-radius must be >= 0, got {args.lookat_radius:g}")
+    if args.lookat_radius > 0:
+        cfg.lookat_dist, cfg.lookat_radius_max = "ball", args.lookat_radius
+    return cfg
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     from .data import mesh_render as mr
 
@@ -216,6 +255,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     if not 1 <= args.fov < 170:
         raise UserError(f"--fov must be in [1, 170) degrees, got {args.fov:g}")
     radius = args.radius if args.radius is not None else default_radius(args.fov)
+    cam_cfg = render_camera_config(args, radius)
+    per_view = cam_cfg.fov_dist != "fixed" or cam_cfg.lookat_dist != "fixed"  # 3DGP cameras: camera_params
     if radius <= OBJECT_RADIUS:
         raise UserError(f"--radius must exceed the object radius {OBJECT_RADIUS}, got {radius:g}")
     paths = mr.find_meshes(args.meshes)
@@ -232,9 +273,10 @@ def cmd_render(args: argparse.Namespace) -> int:
 
         depth_out = MeshDepthWriter(args.res, args.supersample, radius - OBJECT_RADIUS - 0.02,
                                     radius + OBJECT_RADIUS + 0.02, degrade=args.depth_degrade, seed=args.seed)
-    cam_cfg = get_preset("demo").camera  # whole sphere, uniform
     gen = torch.Generator().manual_seed(args.seed)
     meta: dict = {"camera_angles": {}, "objects": {}}
+    if per_view:
+        meta["camera_params"] = {}
     labelled = args.class_labels or names is not None
     if labelled:  # one class per object, in the order written; the names for the viewer
         meta["labels"], meta["class_names"] = {}, []
@@ -247,8 +289,13 @@ def cmd_render(args: argparse.Namespace) -> int:
             except (UserError, ValueError) as e:
                 skipped.append(f"{path}: {e}")
                 continue
-            angles = camlib.sample_angles(cam_cfg, args.views, gen)  # [V, 2]
-            cams = camlib.from_angles(angles[:, 0], angles[:, 1], radius, args.fov)
+            if per_view:  # a field of view and a look-at point per view (the same angle draws come first)
+                params = camlib.sample_prior(cam_cfg, args.views, gen)
+                cams = camlib.params_to_cameras(params, cam_cfg)
+                angles = torch.stack([params.yaw, params.pitch], dim=1)
+            else:
+                angles = camlib.sample_angles(cam_cfg, args.views, gen)  # [V, 2]
+                cams = camlib.from_angles(angles[:, 0], angles[:, 1], radius, args.fov)
             imgs = renderer.render(md, cams)
             depth_pngs = depth_out.render(md, cams, k) if depth_out is not None else None
             folder = f"{k:05d}_{path.stem}"
@@ -262,6 +309,10 @@ def cmd_render(args: argparse.Namespace) -> int:
                 if depth_pngs is not None:
                     zf.writestr(f"{folder}/view{v:03d}_depth.png", depth_pngs[v])
                 meta["camera_angles"][name] = [float(angles[v, 0]), float(angles[v, 1]), 0.0]
+                if per_view:
+                    meta["camera_params"][name] = {"radius": radius, "fov_deg": float(params.fov_deg[v]),
+                                                   **{k: float(getattr(params, k)[v]) for k in
+                                                      ("lookat_yaw", "lookat_pitch", "lookat_radius")}}
                 if labelled:
                     meta["labels"][name] = label
         if not meta["camera_angles"]:
@@ -271,7 +322,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         meta["render"] = {
             "radius": radius, "fov_deg": args.fov, "near": radius - half, "far": radius + half,
             "object_radius": OBJECT_RADIUS, "views_per_object": args.views, "resolution": args.res,
-            "cameras": "look-at the origin, uniform on the whole sphere, roll 0 (EpiGRAF yaw/pitch)",
+            "cameras": _cameras_text(cam_cfg, per_view),
             "normalisation": ("each mesh: bounding box centred at the origin and fitted to the unit cube "
                               f"(longest side 1), then scaled so its farthest vertex is {OBJECT_RADIUS} from "
                               "the origin (the demo preset, fov 30 at radius 1, frames a ball of ~0.25 inside "
@@ -279,6 +330,9 @@ def cmd_render(args: argparse.Namespace) -> int:
             "up_axis_in_files": args.up, "shading": "Lambert + ambient 0.35, light fixed in the world",
             "background": "white",
         }
+        if per_view:
+            meta["render"]["fov_range"] = [cam_cfg.fov_min, cam_cfg.fov_max] if cam_cfg.fov_dist != "fixed" else None
+            meta["render"]["lookat_radius_max"] = cam_cfg.lookat_radius_max if cam_cfg.lookat_dist != "fixed" else 0.0
         if depth_out is not None:
             meta["render"]["depth"] = depth_out.meta()
         zf.writestr("dataset.json", json.dumps(meta))
@@ -289,9 +343,26 @@ def cmd_render(args: argparse.Namespace) -> int:
     for s in skipped:
         print(f"warning: skipped {s}", file=sys.stderr)
     n = len(meta["objects"])
+    fov = f"{cam_cfg.fov_min:g}-{cam_cfg.fov_max:g}" if cam_cfg.fov_dist != "fixed" else f"{args.fov:g}"
+    look = f", look-at ball {cam_cfg.lookat_radius_max:g}" if cam_cfg.lookat_dist != "fixed" else ""
     print(f"wrote {out} ({n} objects x {args.views} views, {args.res}x{args.res}, radius {radius:.4g}, "
-          f"fov {args.fov:g}; {len(skipped)} skipped)")
+          f"fov {fov}{look}; {len(skipped)} skipped)")
     return 0
+
+
+def _cameras_text(cfg: CameraConfig, per_view: bool) -> str:
+    """dataset.json's render.cameras: how the views were drawn."""
+    where = ("uniform on the whole sphere" if cfg.dist == "spherical_uniform" else
+             f"yaw uniform in [{cfg.yaw_mean - cfg.yaw_std:.4g}, {cfg.yaw_mean + cfg.yaw_std:.4g}], pitch uniform in "
+             f"[{cfg.pitch_mean - cfg.pitch_std:.4g}, {cfg.pitch_mean + cfg.pitch_std:.4g}] (radians)")
+    if not per_view:
+        return f"look-at the origin, {where}, roll 0 (EpiGRAF yaw/pitch)"
+    fov = (f"field of view uniform in [{cfg.fov_min:g}, {cfg.fov_max:g}] deg" if cfg.fov_dist != "fixed" else
+           f"field of view {cfg.fov_deg:g} deg")
+    look = (f"look-at point uniform in direction, radius ~ U[0, {cfg.lookat_radius_max:g}] around the origin"
+            if cfg.lookat_dist != "fixed" else "look-at the origin")
+    return (f"3DGP cameras (core.cameras.sample_prior): origin {where} at the radius, {fov}, {look}, roll 0; "
+            f"per view in camera_params")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -360,6 +431,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write each view's exact depth as <stem>_depth.png (16-bit, near 0 .. far 65535)")
     r.add_argument("--depth-degrade", action="store_true",
                    help="write depth degraded like a relative monocular estimate (seeded; implies --depth)")
+    r.add_argument("--fov-range", default=None, metavar="MIN,MAX",
+                   help="3DGP-like views: a field of view per view, uniform in [MIN, MAX] degrees (instead of --fov; "
+                        "recorded in dataset.json's camera_params)")
+    r.add_argument("--lookat-radius", type=float, default=0.0, metavar="R",
+                   help="3DGP-like views: look at a point uniform in direction, at a distance ~ U[0, R] from the "
+                        "origin (default 0: the origin; recorded in camera_params)")
+    r.add_argument("--yaw-range", default=None, metavar="MIN,MAX",
+                   help="camera yaw uniform in [MIN, MAX] radians (write --yaw-range=-A,B for a negative MIN; default: "
+                        "the whole sphere)")
+    r.add_argument("--pitch-range", default=None, metavar="MIN,MAX",
+                   help="camera pitch (from +y, pi/2 = the equator) uniform in [MIN, MAX] radians")
     r.set_defaults(fn=cmd_render)
 
     a = sub.add_parser("add-depth", help="a copy of a dataset with depth maps made elsewhere merged in (3DGP)")

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import list_snapshots, load_checkpoint
-from .config import ModelConfig, from_dict, get_preset
+from .config import PRESETS, ModelConfig, from_dict, get_preset
 from .config_cli import add_config_arguments, apply_overrides, overrides_from_args
 from .errors import UserError, cli_main
 from .runtime import resolve_device
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data", required=True, help="dataset folder or .zip with a dataset.json")
     p.add_argument("--outdir", required=True, help="run folder (created)")
-    p.add_argument("--preset", default="demo", help="demo | ffhq512 | megascans256")
+    p.add_argument("--preset", default="demo", help=" | ".join(PRESETS))
     p.add_argument("--kimg", type=float, default=None, help="training length in kimg (default: the preset's)")
     p.add_argument("--batch", type=int, default=None, help="total batch size (default: the preset's)")
     p.add_argument("--resume", default=None, help="auto (newest snapshot in --outdir, or a fresh start) or a snapshot path")

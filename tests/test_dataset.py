@@ -76,7 +76,8 @@ def test_epigraf_form_folder_and_zip_are_equivalent(tmp_path):
     assert a.resolution == 8 and a.label_dim == 3 and a.has_cameras
     for i in range(5):
         x, y = a[i], b[i]
-        assert set(x) == {"image", "cam2world", "intrinsics", "angles", "label"}
+        assert set(x) == {"image", "cam2world", "intrinsics", "angles", "label", "index"}
+        assert x["index"].item() == i  # the item's index (distillation looks up its embedding by it)
         for k in x:
             assert torch.equal(x[k], y[k]), k
         assert x["image"].dtype == torch.uint8 and x["image"].shape == (3, 8, 8)

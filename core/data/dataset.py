@@ -2,7 +2,11 @@
 
 Two dataset.json forms are read (docs/spec.md, "Dataset formats"):
 - EpiGRAF: {"camera_angles": {path: [yaw, pitch, roll]}, "labels": {path: int | [floats]}} (labels
-  optional); cameras are look-at cameras from the CameraConfig (radius, fov, look-at point).
+  optional); cameras are look-at cameras from the CameraConfig (radius, fov, look-at point). An
+  optional "camera_params": {path: {"fov_deg", "radius", "lookat_yaw", "lookat_pitch", "lookat_radius"}}
+  (any of them; `render --fov-range/--lookat-radius` writes it) gives 3DGP cameras: per image a field
+  of view and a look-at point in a ball around the centre (core.cameras.params_to_cameras); what a
+  record leaves out is the config's.
 - EG3D: {"labels": [[path, [16 floats OpenCV cam2world, 9 floats intrinsics]], ...]}, converted to our
   world by cameras.from_eg3d_labels. (StyleGAN's [[path, int], ...] class labels are read too.)
 Keys match files after normalising separators and stripping the image extension, a leading
@@ -31,7 +35,16 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..cameras import Cameras, from_angles, from_config, from_eg3d_labels, to_angles
+from ..cameras import (
+    LOOKAT_CENTRE,
+    CameraParams,
+    Cameras,
+    from_angles,
+    from_config,
+    from_eg3d_labels,
+    params_to_cameras,
+    to_angles,
+)
 from ..config import CameraConfig
 from ..errors import UserError
 from .depth import decode_depth, depth_to_tensor, find_depth_files, is_depth_name, missing_depth_message
@@ -148,6 +161,12 @@ class CameraFile:
     labels: dict[str, Any] = field(default_factory=dict)  # key -> int or [floats]
     raw_keys: dict[str, str] = field(default_factory=dict)  # normalised -> as written
     class_names: list[str] | None = None  # optional names of the class labels 0, 1, ...
+    params: dict[str, dict[str, float]] = field(default_factory=dict)  # key -> 3DGP camera record (camera_params)
+
+
+CAMERA_PARAM_KEYS = ("radius", "fov_deg", "lookat_yaw", "lookat_pitch", "lookat_radius")
+"""The fields of a dataset.json 'camera_params' record: the 3DGP camera beyond camera_angles' origin
+(core.cameras.CameraParams; lengths in world units, angles in radians, the field of view in degrees)."""
 
 
 def _floats(v: Any, n: tuple[int, ...], key: str, what: str, src: str) -> list[float]:
@@ -203,6 +222,16 @@ def parse_camera_json(text: str | bytes, src: str, stem: str = "") -> CameraFile
                 add(out.labels, key, v)
     elif labels is not None:
         raise UserError(f"{src}: 'labels' must be a mapping, a list of [path, value] rows or null")
+    params = obj.get("camera_params")
+    if params is not None:
+        if angles is None or not isinstance(params, dict):
+            raise UserError(f"{src}: 'camera_params' must map image paths to records and needs 'camera_angles'")
+        for key, rec in params.items():
+            if not isinstance(rec, dict) or not rec or set(rec) - set(CAMERA_PARAM_KEYS):
+                raise UserError(f"{src}: camera_params of '{key}' must be an object with some of "
+                                f"{', '.join(CAMERA_PARAM_KEYS)}, got {rec!r:.80}")
+            vals = _floats(list(rec.values()), (len(rec),), key, "camera_params", src)
+            add(out.params, key, dict(zip(rec, vals)))
     names = obj.get("class_names")
     if names is not None:
         if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
@@ -253,6 +282,15 @@ def cameras_from_file(cf: CameraFile, keys: list[str], cfg: CameraConfig) -> tup
         a = torch.tensor([cf.cameras[k] for k in keys], dtype=torch.float64).reshape(n, 2)
         if n > 1 and bool((a[:, 0].abs() < 1e-12).all()):
             raise UserError(f"{cf.source}: all yaw angles are zero: the camera file is almost surely broken")
+        if cf.params:  # 3DGP cameras: a field of view and a look-at offset per image
+            extra = sorted(set(cf.params) - set(keys))
+            if extra:
+                raise UserError(f"{cf.source} has camera_params without an image, e.g. '{extra[0]}'")
+            defaults = dict(zip(CAMERA_PARAM_KEYS, (cfg.radius, cfg.fov_deg, *LOOKAT_CENTRE)))
+            rest = torch.tensor([[cf.params.get(k, {}).get(f, defaults[f]) for f in CAMERA_PARAM_KEYS] for k in keys],
+                                dtype=torch.float64).reshape(n, len(CAMERA_PARAM_KEYS))
+            cams = params_to_cameras(CameraParams(a[:, 0], a[:, 1], *rest.unbind(dim=1)), cfg)
+            return cams, a.float()
         cams = from_angles(a[:, 0], a[:, 1], cfg.radius, cfg.fov_deg, cfg.look_at, cfg=cfg)
         return cams, a.float()
     if cf.kind == "eg3d":
@@ -300,7 +338,8 @@ class ImageDataset(torch.utils.data.Dataset):
     """Square images with cameras (and optional class labels); see the module docstring.
 
     ds[i] -> dict(image uint8 [3, R, R], cam2world float32 [4, 4], intrinsics float32 [3, 3],
-    angles float32 [2] (yaw, pitch), label float32 [label_dim]). Indices >= N are the mirrored copies.
+    angles float32 [2] (yaw, pitch), label float32 [label_dim], index int64: the item's own index, or
+    that of the image used in its place when it could not be read). Indices >= N are the mirrored copies.
     A dataset.json without cameras gives has_cameras False and the config's mean camera everywhere.
     has_depth: every image has a depth map `<stem>_depth.png` beside it (core/data/depth.py). With
     depth=True items also hold depth float32 [1, R, R] in [-1, 1) (v / 65536 * 2 - 1, larger =
@@ -436,7 +475,8 @@ class ImageDataset(torch.utils.data.Dataset):
             c2w, k = mirror_cam2world(c2w), mirror_intrinsics(k)
             ang = torch.stack([-ang[0], ang[1]])
         item = {"image": img.contiguous(), "cam2world": c2w.clone(), "intrinsics": k.clone(),
-                "angles": ang.clone(), "label": self._labels[idx].clone()}
+                "angles": ang.clone(), "label": self._labels[idx].clone(),
+                "index": torch.tensor(idx + (n if flip else 0))}
         if depth is not None:
             item["depth"] = depth.contiguous()
         return item
@@ -446,6 +486,18 @@ class ImageDataset(torch.utils.data.Dataset):
         if not -len(self) <= i < len(self):
             raise IndexError(i)
         return self._labels[(i % len(self)) % self.num_images].clone()
+
+    def missing_depth_message(self) -> str:
+        """One line on the images without a depth map and the command that adds them ('' when none lacks one)."""
+        return "" if self.has_depth else missing_depth_message(self.path, self.images, self._depth_names)
+
+    def camera_matrices(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(cam2world [len(ds), 4, 4], intrinsics [len(ds), 3, 3]) of every item, the mirrored copies after the
+        originals (the cameras of the items, e.g. the camera prior of train.camera_source 'dataset')."""
+        c2w, k = self._c2w, self._intr
+        if self.mirror:
+            c2w, k = torch.cat([c2w, mirror_cam2world(c2w)]), torch.cat([k, mirror_intrinsics(k)])
+        return c2w.clone(), k.clone()
 
     def camera_table(self) -> torch.Tensor:
         """[len(ds), 2] (yaw, pitch) float32, the mirrored copies (yaw negated) after the originals."""

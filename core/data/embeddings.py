@@ -60,6 +60,14 @@ def dataset_fingerprint(names: list[str], sizes: list[int]) -> str:
     return h.hexdigest()
 
 
+def default_embeddings_path(dataset_path: str | os.PathLike) -> Path:
+    """Where training looks for a dataset's embeddings by default (kd.embeddings empty): DATASET_embeddings.npz
+    beside the dataset, e.g. data/objects.zip -> data/objects_embeddings.npz, data/imgs/ -> data/imgs_embeddings.npz."""
+    p = Path(dataset_path)
+    stem = p.stem if p.suffix.lower() == ".zip" else p.name
+    return p.parent / f"{stem}_embeddings.npz"
+
+
 def _open(dataset: ImageDataset | str | os.PathLike) -> ImageDataset:
     return dataset if isinstance(dataset, ImageDataset) else ImageDataset(str(dataset))
 

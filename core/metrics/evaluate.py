@@ -6,7 +6,9 @@ no feature network, no real images).
 N real images: the first N of a seeded permutation of the dataset (all of it when N >= len).
 N generated images (or `num_gen`): z ~ N(0, I) and cameras from the model's prior, drawn up front
 from one seeded torch.Generator (so the set does not depend on the batch size), class labels drawn
-from dataset items, rendered deterministically at the dataset's resolution.
+from dataset items, rendered deterministically at the dataset's resolution. A model with 3DGP
+cameras renders from `G.camera_params(z, c, prior)` (its learned camera distribution), and NFS
+renders from its mean camera.
 
 Real features are cached in `cache_dir` (default ~/.cache/epigraf-studio/metrics) per dataset
 fingerprint (absolute path + every file's size and mtime), length, mirroring, resolution and
@@ -28,7 +30,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..cameras import sample_cameras
+from ..cameras import Cameras, params_to_cameras, sample_cameras, sample_prior
 from ..errors import UserError
 from ..fileio import atomic_write
 from ..networks.eg3d import camera_label
@@ -131,6 +133,22 @@ def real_features(dataset: Any, n: int, net: FeatureNet, batch: int = 16, cache_
     return feats
 
 
+def _camera_params_model(G: torch.nn.Module) -> bool:
+    """Whether G renders 3DGP cameras (a learned distribution, or a prior with a field of view and look-at
+    per camera): its images are then rendered from `G.camera_params`, its NFS from its mean camera."""
+    cam = G.cfg.camera
+    return (getattr(G, "camera_gen", None) is not None or cam.fov_dist != "fixed"
+            or cam.lookat_dist != "fixed")
+
+
+def mean_cameras(G: torch.nn.Module) -> Cameras | None:
+    """The mean camera of a model with 3DGP cameras (`G.mean_camera_params`: the average of its learned
+    cameras), where NFS renders it from; None for EpiGRAF's fixed cameras (G.default_cameras)."""
+    if not _camera_params_model(G) or not hasattr(G, "mean_camera_params"):
+        return None
+    return params_to_cameras(G.mean_camera_params(), G.cfg.camera)
+
+
 def _label_of(dataset: Any, i: int) -> torch.Tensor:
     get = getattr(dataset, "get_label", None)
     return torch.as_tensor(get(i) if callable(get) else dataset[i]["label"], dtype=torch.float32)
@@ -149,7 +167,9 @@ def generated_features(G: torch.nn.Module, n: int, resolution: int, net: Feature
     device = next(G.parameters()).device
     gen = torch.Generator().manual_seed(seed)
     z = torch.randn(n, cfg.generator.z_dim, generator=gen)
-    cams = sample_cameras(cfg.camera, n, generator=gen)
+    learned = _camera_params_model(G)
+    # 3DGP models: the prior's CameraParams, mapped per batch through the camera generator below
+    cams = sample_prior(cfg.camera, n, generator=gen) if learned else sample_cameras(cfg.camera, n, generator=gen)
     labels = None
     if cfg.generator.c_dim > 0:
         label_dim = getattr(dataset, "label_dim", 0) if dataset is not None else 0
@@ -163,7 +183,11 @@ def generated_features(G: torch.nn.Module, n: int, resolution: int, net: Feature
     bar = tqdm(total=n, desc="generated images", unit="img", file=sys.stderr, disable=not progress)
     for i in range(0, n, batch):
         c = labels[i:i + batch].to(device) if labels is not None else None
-        cams_b = cams[i:i + batch].to(device)
+        if learned:  # the model's (learned) camera distribution: a field of view and a look-at per camera
+            params = G.camera_params(z[i:i + batch].to(device), c, prior=cams[i:i + batch].to(device))
+            cams_b = params_to_cameras(params, cfg.camera)
+        else:
+            cams_b = cams[i:i + batch].to(device)
         if cfg.generator.family == "eg3d":  # EG3D evaluates G conditioned on the camera it renders from
             c = camera_label(cams_b)
         w = G.mapping(z[i:i + batch].to(device), c, psi=psi)
@@ -192,8 +216,9 @@ def compute_metrics(G: torch.nn.Module, dataset: Any, metrics: str | list[str], 
     specs = parse_metrics(metrics)
     if num_gen is not None and num_gen < 2:
         raise UserError("num_gen must be at least 2")
+    nfs_cams = mean_cameras(G) if any(kind == "nfs" for _, kind, _ in specs) else None
     results = {name: compute_nfs(G, n=num_gen or n, batch=batch, psi=psi, seed=seed, dataset=dataset,
-                                 progress=progress)
+                                 cameras=nfs_cams, progress=progress)
                for name, kind, n in specs if kind == "nfs"}
     specs = [s for s in specs if s[1] != "nfs"]
     if not specs:

@@ -62,16 +62,16 @@ class CameraGenerator(nn.Module):
     def __init__(self, camera_cfg: CameraConfig, cfg: CameraGenConfig, z_dim: int, c_dim: int = 0):
         super().__init__()
         self.z_dim, self.c_dim = z_dim, c_dim
-        bounds = prior_bounds(camera_cfg)
+        bounds = prior_bounds(camera_cfg)  # in Python floats: the module can be built on the meta device
+        self.fixed = {k: not bounds[k][1] > bounds[k][0] for k in PARAM_NAMES}
+        out = {k: (max(lo_, PITCH_MARGIN), min(hi_, math.pi - PITCH_MARGIN))
+               if k in ("pitch", "lookat_pitch") and not self.fixed[k] else (lo_, hi_)
+               for k, (lo_, hi_) in bounds.items()}
         lo = torch.tensor([bounds[k][0] for k in PARAM_NAMES], dtype=torch.float64)
         hi = torch.tensor([bounds[k][1] for k in PARAM_NAMES], dtype=torch.float64)
         span = hi - lo
-        self.fixed = {k: bool(span[i] <= 0) for i, k in enumerate(PARAM_NAMES)}
-        out_lo, out_hi = lo.clone(), hi.clone()
-        for k in ("pitch", "lookat_pitch"):
-            i = PARAM_NAMES.index(k)
-            if not self.fixed[k]:
-                out_lo[i], out_hi[i] = max(lo[i].item(), PITCH_MARGIN), min(hi[i].item(), math.pi - PITCH_MARGIN)
+        out_lo = torch.tensor([out[k][0] for k in PARAM_NAMES], dtype=torch.float64)
+        out_hi = torch.tensor([out[k][1] for k in PARAM_NAMES], dtype=torch.float64)
         self.register_buffer("lo", lo.float(), persistent=False)
         self.register_buffer("inv_span", torch.where(span > 0, 1 / span.clamp_min(1e-30), 0).float(),
                              persistent=False)

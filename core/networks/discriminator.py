@@ -167,15 +167,17 @@ class DiscriminatorEpilogue(nn.Module):
 
 
 class PatchDiscriminator(nn.Module):
-    """D(patch [B, 3, r, r] in [-1, 1], patch_params [B, 3], c, camera) -> logits [B, 1].
+    """D(patch [B, C, r, r] in [-1, 1], patch_params [B, 3], c, camera) -> logits [B, 1].
 
     kd_dim > 0 adds 3DGP's knowledge-distillation head (core/networks/kd_head.py) on the epilogue's
     4x4 features; `D(..., return_kd=True)` then returns (logits, predicted embedding [B, kd_dim]).
     With kd_dim 0 (the default) D has exactly the parameters and outputs it had without it.
+    img_channels: the channels fromRGB reads, 3 (RGB) or 4 (3DGP's RGB-D, depth.enabled); only the
+    first layer's weight depends on it.
     """
 
     def __init__(self, cfg: DiscriminatorConfig, img_resolution: int, c_dim: int = 0, patch_res: int = 64,
-                 kd_dim: int = 0):
+                 kd_dim: int = 0, img_channels: int = 3):
         super().__init__()
         if cfg.variant not in ("epigraf", "standard"):
             raise ValueError(f"discriminator variant must be 'epigraf' or 'standard', got '{cfg.variant}'")
@@ -185,7 +187,10 @@ class PatchDiscriminator(nn.Module):
                 raise ValueError(f"{name} must be a power of two >= 8, got {v}")
         if big < r:
             raise ValueError(f"image resolution {big} is smaller than the patch resolution {r}")
+        if img_channels < 1:
+            raise ValueError(f"img_channels must be at least 1, got {img_channels}")
         self.cfg, self.img_resolution, self.c_dim, self.patch_res = cfg, big, c_dim, r
+        self.img_channels = img_channels
         self.epigraf = cfg.variant == "epigraf"
         extra = int(math.log2(big // r))  # leading blocks that do not downsample
         resolutions = [2 ** i for i in range(int(math.log2(big)), 2, -1)]  # R, R/2, ..., 8
@@ -213,7 +218,8 @@ class PatchDiscriminator(nn.Module):
         for i, res in enumerate(resolutions):
             self.blocks.append(DiscriminatorBlock(
                 tmp_ch=ch[res], out_ch=ch[res // 2], resolution=res, down=i >= extra, first=i == 0,
-                hyper_dim=hyper_dim, zero_init=cfg.hyper_zero_init, use_fp16=res >= fp16_res, conv_clamp=clamp))
+                hyper_dim=hyper_dim, zero_init=cfg.hyper_zero_init, use_fp16=res >= fp16_res, conv_clamp=clamp,
+                img_channels=img_channels))
         self.epilogue = DiscriminatorEpilogue(ch[4], self.cmap_dim, cfg.mbstd_group, cfg.mbstd_channels, clamp)
         self.kd_head = KDHead(ch[4], kd_dim) if kd_dim > 0 else None
 
@@ -252,8 +258,8 @@ class PatchDiscriminator(nn.Module):
     def forward(self, img: torch.Tensor, patch_params: torch.Tensor | None = None, c: torch.Tensor | None = None,
                 camera: torch.Tensor | None = None, *, modulate: bool = True,
                 return_kd: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """img [B, 3, r, r] in [-1, 1], patch_params [B, 3] (scale, offset_x, offset_y; needed by 'epigraf'),
-        c [B, c_dim] | None, camera [B, 2] yaw/pitch radians | None -> logits [B, 1] (float32).
+        """img [B, img_channels, r, r] in [-1, 1] (RGB, or RGB-D), patch_params [B, 3] (scale, offset_x,
+        offset_y; needed by 'epigraf'), c [B, c_dim] | None, camera [B, 2] yaw/pitch radians | None -> logits [B, 1] (float32).
 
         `modulate=False` skips the hyper-modulation (sigma = 1) while keeping all other conditioning.
         `return_kd=True` (a D built with kd_dim > 0) returns (logits, the KD head's prediction [B, kd_dim]).
@@ -261,8 +267,8 @@ class PatchDiscriminator(nn.Module):
         if return_kd and self.kd_head is None:
             raise ValueError("this discriminator has no knowledge-distillation head: build it with kd_dim > 0")
         b, r = img.shape[0], self.patch_res
-        if img.ndim != 4 or img.shape[1:] != (3, r, r):
-            raise ValueError(f"D expects patches [B, 3, {r}, {r}], got {tuple(img.shape)}")
+        if img.ndim != 4 or img.shape[1:] != (self.img_channels, r, r):
+            raise ValueError(f"D expects patches [B, {self.img_channels}, {r}, {r}], got {tuple(img.shape)}")
         emb = h = None
         if self.epigraf:
             if patch_params is None:

@@ -26,6 +26,7 @@ from ..images import image_to_uint8, make_grid, save_png
 from ..networks.eg3d import build as build_model
 from . import distributed as distlib
 from .loss import Batch, EpiGRAFLoss
+from .loss_3dgp import DatasetCameraPrior, camera_histogram, check_3dgp, grid_cameras, samples_camera_params
 from .loss_eg3d import DENSITY_REG_INTERVAL, EG3DLoss
 from .patches import sample_patches
 from .sampler import ResumableSampler
@@ -83,6 +84,7 @@ def _to_batch(data: dict, cfg: ModelConfig, dataset: ImageDataset, device, kimg:
     real_cams = camlib.from_matrices(data["cam2world"].to(device), data["intrinsics"].to(device), cfg.camera)
     # class labels of a labelled dataset; an EG3D model is conditioned on cameras only (labels unused)
     real_c = data["label"].to(device) if dataset.label_dim > 0 and cfg.generator.family != "eg3d" else None
+    gen_prior = None  # 3DGP: the prior cameras as CameraParams (the camera generator's input)
     if cfg.train.recon_weight > 0:  # the reconstruction term: each fake takes its own real's label and camera
         gen_c, gen_cams = real_c, real_cams
     else:
@@ -90,11 +92,19 @@ def _to_batch(data: dict, cfg: ModelConfig, dataset: ImageDataset, device, kimg:
         gen_c = real_c[perm] if real_c is not None else None  # labels follow the data distribution
         if cfg.train.camera_source == "dataset":
             gen_cams = real_cams[perm]
+            if samples_camera_params(cfg):
+                gen_prior = camlib.params_from_cameras(gen_cams, cfg.camera)
+        elif samples_camera_params(cfg):  # a field of view and a look-at per camera (3DGP's prior)
+            gen_prior = camlib.sample_prior(cfg.camera, b, device=device)
+            gen_cams = camlib.params_to_cameras(gen_prior, cfg.camera)
         else:
             gen_cams = camlib.sample_cameras(cfg.camera, b, device=device)
     gen_z = torch.randn(b, cfg.generator.z_dim, device=device)
     patch = sample_patches(b, cfg.img_resolution, cfg.train, kimg, device)
-    return Batch(real, real_c, real_cams, gen_z, gen_c, gen_cams, patch)
+    depth = data["depth"].to(device, torch.float32) if "depth" in data else None
+    idx = data["index"].to(device) if "index" in data else None
+    return Batch(real, real_c, real_cams, gen_z, gen_c, gen_cams, patch, real_depth=depth, real_idx=idx,
+                 gen_prior=gen_prior)
 
 
 def _sample_grid(G_ema, cfg: ModelConfig, path: Path, device, c_dim: int) -> None:
@@ -106,9 +116,11 @@ def _sample_grid(G_ema, cfg: ModelConfig, path: Path, device, c_dim: int) -> Non
     with torch.no_grad():
         w = G_ema.mapping(z, c)
         planes = G_ema.planes(w)
+        learned = grid_cameras(G_ema, cfg, angles, device)  # 3DGP: around the mean camera, with its fov and look-at
         for i in range(6):
-            for a in angles:
-                cams = camlib.from_config(cfg.camera, yaw=float(a[0]), pitch=float(a[1]), device=device)
+            for j, a in enumerate(angles):
+                cams = learned[j] if learned is not None else \
+                    camlib.from_config(cfg.camera, yaw=float(a[0]), pitch=float(a[1]), device=device)
                 tiles.append(image_to_uint8(G_ema.render(planes[i:i + 1], cams, w=w[i:i + 1],
                                                          resolution=cfg.train.grid_res or None)["image"][0]))
     save_png(make_grid(tiles, cols=8), path)
@@ -136,7 +148,8 @@ def train(cfg: ModelConfig, data_path: str, run_dir: Path, resume: Path | None, 
     """Train until cfg.train.kimg (or max_steps steps, for tests); returns a summary dict."""
     t = cfg.train
     dataset, batch_local = _open_dataset(cfg, data_path, resume, d)
-    nets, opts, augment_pipe, ada = _build(cfg, device, d)
+    embeddings = _teacher_embeddings(cfg, data_path, dataset) if cfg.kd.enabled else None
+    nets, opts, augment_pipe, ada = _build(cfg, device, d, kd_dim=embeddings.dim if embeddings is not None else 0)
     progress = Progress()
     if resume is not None:
         progress, aug_state, exact = restore_training_snapshot(resume, nets, opts, d, device, t.label_init)
@@ -145,7 +158,10 @@ def train(cfg: ModelConfig, data_path: str, run_dir: Path, resume: Path | None, 
         if d.main:
             print(f"resumed from {resume} at {progress.cur_nimg / 1000:.2f} kimg"
                   + ("" if exact else " (not exact: RNG streams restarted)"))
-    loss = build_loss(cfg, nets["G"], nets["D"], augment_pipe)
+    camera_prior = None
+    if cfg.camera_gen.enabled and t.camera_source == "dataset":  # the dataset's poses are the camera prior
+        camera_prior = DatasetCameraPrior(*dataset.camera_matrices(), cfg)
+    loss = build_loss(cfg, nets["G"], nets["D"], augment_pipe, embeddings=embeddings, camera_prior=camera_prior)
     sampler = ResumableSampler(len(dataset), t.seed, progress.cur_nimg, d.rank, d.world)
     loader = _loader(dataset, sampler, batch_local, t.workers, device)
     writer = StatsWriter(run_dir, progress.cur_nimg / 1000) if d.main else None
@@ -187,6 +203,8 @@ def train(cfg: ModelConfig, data_path: str, run_dir: Path, resume: Path | None, 
             tick_done = progress.cur_nimg >= progress.tick_start_nimg + t.tick_kimg * 1000
             if tick_done or done or stop_now:
                 record, means = _tick_record(collector, progress, tick_start_time, d, device)
+                if d.main and getattr(nets["G"], "camera_gen", None) is not None:  # the learned camera distribution, compact
+                    record["camera_hist"] = camera_histogram(nets["G_ema"], cfg, seed=record["tick"])
                 want_snapshot = done or stop_now or progress.cur_tick % t.snapshot_ticks == 0
                 if want_snapshot:
                     distlib.check_replicas({"G": nets["G"], "D": nets["D"]}, d)
@@ -231,7 +249,13 @@ def _open_dataset(cfg: ModelConfig, data_path: str, resume: Path | None, d: dist
     if t.recon_weight > 0 and t.mirror:
         raise UserError("train.recon_weight needs --train.mirror false: a mirrored view shows the mirror image "
                         "of the object, which the reconstruction term would blend with the object")
+    check_3dgp(cfg)
     dataset = ImageDataset(data_path, cfg.img_resolution, mirror=t.mirror, camera_cfg=cfg.camera)
+    if cfg.depth.enabled:  # 3DGP's RGB-D discriminator: a depth map beside every image
+        if not dataset.has_depth:
+            raise UserError(f"depth.enabled needs a depth map beside every image (or --depth.enabled false): "
+                            f"{dataset.missing_depth_message()}")
+        dataset.depth = True  # items now hold their depth maps
     if cfg.generator.family == "eg3d" and dataset.label_dim > 0:
         if d.main:
             print(f"note: the dataset's {dataset.label_dim}-d class labels are not used: an EG3D model is "
@@ -244,12 +268,32 @@ def _open_dataset(cfg: ModelConfig, data_path: str, resume: Path | None, d: dist
     return dataset, t.batch // d.world
 
 
-def _build(cfg: ModelConfig, device: torch.device, d: distlib.Dist) -> tuple[dict, dict, Any, Any]:
-    """G, D, G_ema, their optimisers and the augmentation (pipe, ADA controller)."""
+def _teacher_embeddings(cfg: ModelConfig, data_path: str, dataset: ImageDataset):
+    """kd.enabled: the teacher embeddings of the dataset (kd.embeddings, or DATASET_embeddings.npz beside it);
+    a missing or mismatched file is one line with the command that makes it."""
+    from ..data.embeddings import default_embeddings_path, load_embeddings
+
+    path = Path(cfg.kd.embeddings) if cfg.kd.embeddings else default_embeddings_path(data_path)
+    make = (f"python -m core.dataset_tool embed --source {data_path} --teacher {cfg.kd.teacher} --dest {path}")
+    if not path.is_file():
+        raise UserError(f"kd.enabled needs the teacher embeddings of the dataset, but {path} does not exist: make "
+                        f"them with: {make} (or train without distillation: --kd.enabled false)")
+    try:
+        return load_embeddings(path, dataset)
+    except UserError as e:
+        if "dataset_tool embed --source" in str(e):
+            raise
+        raise UserError(f"{e}: make them again with: {make}") from None
+
+
+def _build(cfg: ModelConfig, device: torch.device, d: distlib.Dist, kd_dim: int = 0) -> tuple[dict, dict, Any, Any]:
+    """G, D (with a KD head of kd_dim outputs when > 0), G_ema, their optimisers and the augmentation
+    (pipe, ADA controller). The camera generator and the depth adaptor (3DGP) are G's submodules:
+    G's optimiser and G_ema cover them."""
     t = cfg.train
     torch.manual_seed(t.seed)  # the same initial weights in every process (the gradients are averaged)
     G = build_model(cfg).train().to(device)
-    D = build_discriminator(cfg).train().to(device)
+    D = build_discriminator(cfg, kd_dim=kd_dim).train().to(device)
     torch.manual_seed(t.seed * 7919 + d.rank)  # then each process its own latents, cameras and patches
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     G.requires_grad_(False)  # each phase switches on only the network it optimises

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..cameras import Cameras, to_angles
+from ..cameras import CameraParams, Cameras, to_angles
 from ..config import ModelConfig
 from ..render.rays import Patch, make_rays
 from .patches import extract_patches, patch_params
@@ -71,11 +71,13 @@ def outside_density_penalty(G, planes: torch.Tensor, cams: Cameras, num_points: 
     return (sigma * outside).sum() / outside.sum().clamp_min(1)
 
 
-def d_logistic(logits_fake: torch.Tensor, logits_real: torch.Tensor, gain: float) -> dict[str, float]:
+def d_logistic(logits_fake: torch.Tensor, logits_real: torch.Tensor, gain: float,
+               extra: torch.Tensor | None = None) -> dict[str, float]:
     """D's non-saturating logistic loss, softplus(D(fake)) + softplus(-D(real)), backpropagated
-    (scaled by gain); returns its stats."""
+    (scaled by gain) together with `extra` (another term of D's main phase, e.g. 3DGP's distillation
+    loss) when given; returns the logistic loss's stats."""
     loss = F.softplus(logits_fake).mean() + F.softplus(-logits_real).mean()
-    loss.mul(gain).backward()
+    (loss if extra is None else loss + extra).mul(gain).backward()
     return {"loss_D": loss.item(), "D_real": logits_real.mean().item(),
             "D_real_sign": logits_real.sign().mean().item()}
 
@@ -102,6 +104,11 @@ class Batch:
     gen_c: torch.Tensor | None  # [B, c_dim]
     gen_cams: Cameras  # cameras the fakes are rendered from
     patch: Patch  # shared by reals and fakes of this step
+    # 3DGP (core/training/loss_3dgp.py): the reals' depth maps, their dataset indices and the prior
+    # cameras the camera generator maps to the fakes' cameras (gen_cams are then those prior cameras)
+    real_depth: torch.Tensor | None = None  # [B, 1, R, R] in [-1, 1]
+    real_idx: torch.Tensor | None = None  # [B] int64, the items' indices in the dataset (mirrored: >= N)
+    gen_prior: CameraParams | None = None
 
 
 class EpiGRAFLoss:
