@@ -18,7 +18,7 @@ import numpy as np
 
 from ..cameras import Cameras
 from .depth import degrade_depth, encode_depth, metric_depth_to_uint16
-from .mesh_render import MeshData, egl_context, projection_matrix
+from .mesh_render import MeshData, draw_view, egl_context
 
 _VERT = """
 #version 330
@@ -56,7 +56,6 @@ class MeshDepthRenderer:
     def render(self, md: MeshData, cams: Cameras) -> tuple[np.ndarray, np.ndarray]:
         """-> (surface [V, R, R] float64: the mean distance over the covered subsamples (0 where none),
         coverage [V, R, R] float64 in [0, 1]: the covered fraction of each pixel)."""
-        import moderngl
 
         vbo = self.ctx.buffer(np.ascontiguousarray(md.positions, dtype="f4").tobytes())
         vao = self.ctx.vertex_array(self.prog, [(vbo, "3f", "in_pos")])
@@ -65,18 +64,7 @@ class MeshDepthRenderer:
         out = []
         try:
             for i in range(len(cams)):
-                c2w = cams.cam2world[i].double().numpy()
-                dist = float(np.linalg.norm(c2w[:3, 3]))
-                znear = max(1e-3, (dist - extent) * 0.5)
-                zfar = dist + extent * 2 + 1e-2
-                mvp = projection_matrix(cams.intrinsics[i].double().numpy(), znear, zfar) @ np.linalg.inv(c2w)
-                self.prog["mvp"].write(mvp.T.astype("f4").tobytes())  # GLSL matrices are column-major
-                self.prog["cam_pos"].value = tuple(c2w[:3, 3].tolist())
-                self.fbo.use()
-                self.ctx.enable(moderngl.DEPTH_TEST)
-                self.ctx.disable(moderngl.CULL_FACE)
-                self.fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
-                vao.render(moderngl.TRIANGLES)
+                draw_view(self.ctx, self.fbo, self.prog, vao, cams, i, extent, 0.0)
                 d = np.frombuffer(self.fbo.read(components=1, dtype="f4", alignment=1), dtype=np.float32)
                 out.append(d.reshape(hi, hi)[::-1])  # GL rows run bottom -> top
         finally:

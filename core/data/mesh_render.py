@@ -190,6 +190,25 @@ def normalize_mesh(md: MeshData, object_radius: float, up: str = "y") -> tuple[M
 # Rendering
 
 
+def draw_view(ctx, fbo, prog, vao, cams: Cameras, i: int, extent: float, clear: float) -> None:
+    """Draw a mesh (vao of prog, whose `mvp` and `cam_pos` uniforms are set here) from camera i into fbo
+    with depth testing and no culling, cleared to `clear`; the clip planes enclose the mesh's extent."""
+    import moderngl
+
+    c2w = cams.cam2world[i].double().numpy()
+    dist = float(np.linalg.norm(c2w[:3, 3]))
+    znear = max(1e-3, (dist - extent) * 0.5)
+    zfar = dist + extent * 2 + 1e-2
+    mvp = projection_matrix(cams.intrinsics[i].double().numpy(), znear, zfar) @ np.linalg.inv(c2w)
+    prog["mvp"].write(mvp.T.astype("f4").tobytes())  # GLSL matrices are column-major
+    prog["cam_pos"].value = tuple(c2w[:3, 3].tolist())
+    fbo.use()
+    ctx.enable(moderngl.DEPTH_TEST)
+    ctx.disable(moderngl.CULL_FACE)
+    fbo.clear(clear, clear, clear, clear, depth=1.0)
+    vao.render(moderngl.TRIANGLES)
+
+
 def projection_matrix(k: np.ndarray, znear: float, zfar: float) -> np.ndarray:
     """Normalised intrinsics [3, 3] -> OpenGL clip-from-camera matrix [4, 4] (our pinhole, y up in NDC)."""
     fx, fy, cx, cy = k[0, 0], k[1, 1], k[0, 2], k[1, 2]
@@ -214,7 +233,6 @@ class MeshRenderer:
         self.prog["ambient"].value = float(ambient)
 
     def render(self, md: MeshData, cams: Cameras) -> np.ndarray:
-        import moderngl
 
         data = np.concatenate([md.positions, md.normals, md.colors], axis=1).astype("f4")  # [T*3, 9]
         vbo = self.ctx.buffer(data.tobytes())
@@ -224,18 +242,7 @@ class MeshRenderer:
         out = []
         try:
             for i in range(len(cams)):
-                c2w = cams.cam2world[i].double().numpy()
-                dist = float(np.linalg.norm(c2w[:3, 3]))
-                znear = max(1e-3, (dist - extent) * 0.5)
-                zfar = dist + extent * 2 + 1e-2
-                mvp = projection_matrix(cams.intrinsics[i].double().numpy(), znear, zfar) @ np.linalg.inv(c2w)
-                self.prog["mvp"].write(mvp.T.astype("f4").tobytes())  # GLSL matrices are column-major
-                self.prog["cam_pos"].value = tuple(c2w[:3, 3].tolist())
-                self.fbo.use()
-                self.ctx.enable(moderngl.DEPTH_TEST)
-                self.ctx.disable(moderngl.CULL_FACE)
-                self.fbo.clear(1.0, 1.0, 1.0, 1.0, depth=1.0)
-                vao.render(moderngl.TRIANGLES)
+                draw_view(self.ctx, self.fbo, self.prog, vao, cams, i, extent, 1.0)
                 img = np.frombuffer(self.fbo.read(components=3, alignment=1), dtype=np.uint8).reshape(hi, hi, 3)
                 out.append(img[::-1])  # GL rows run bottom -> top
         finally:
