@@ -52,7 +52,8 @@ def drop_rows_after(path: Path, kimg: float) -> int:
 
 
 class StatsWriter:
-    """Appends one JSON line per tick to stats.jsonl and mirrors scalars to TensorBoard if available."""
+    """Appends one JSON line per tick to stats.jsonl and mirrors its scalars and learned-camera histograms
+    ('camera_hist') to TensorBoard if available."""
 
     def __init__(self, run_dir: Path, start_kimg: float = 0.0):
         self.path = run_dir / "stats.jsonl"
@@ -74,7 +75,27 @@ class StatsWriter:
             for k, v in record.items():
                 if isinstance(v, (int, float)) and k not in ("timestamp", "kimg"):
                     self.tb.add_scalar(k.replace(".", "/"), v, step)
+            for name, hist in (record.get("camera_hist") or {}).items():
+                if isinstance(hist, dict) and "counts" in hist:
+                    self._add_histogram(f"camera_hist/{name}", hist["range"], hist["counts"], step)
             self.tb.flush()
+
+    def _add_histogram(self, tag: str, value_range: list[float], counts: list[int], step: int) -> None:
+        """One binned histogram (equal bins over value_range) as a TensorBoard histogram; the moments
+        are those of the bin centres, which is all a binned record keeps."""
+        lo, hi = float(value_range[0]), float(value_range[1])
+        bins = len(counts)
+        width = (hi - lo) / bins
+        centres = [lo + (i + 0.5) * width for i in range(bins)]
+        num = sum(counts)
+        if num == 0:
+            return
+        self.tb.add_histogram_raw(
+            tag, min=lo, max=hi, num=num,
+            sum=sum(c * x for c, x in zip(counts, centres)),
+            sum_squares=sum(c * x * x for c, x in zip(counts, centres)),
+            bucket_limits=[lo + (i + 1) * width for i in range(bins)], bucket_counts=list(counts),
+            global_step=step)
 
     def close(self) -> None:
         if self.tb is not None:
