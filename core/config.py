@@ -217,6 +217,10 @@ class CameraGenConfig:
     emd_fov: float = doc(1e-4, "Weight of the earth mover's distance of the field of view (in degrees).")
     emd_lookat: float = doc(1e-4, "Weight of the earth mover's distance of each look-at parameter (yaw, pitch, radius).")
     emd_samples: int = doc(64, "Prior and learned cameras compared per step by the earth mover's distances.")
+    emd_per_class: bool = doc(
+        False, "Draw the learned cameras of the earth mover's distances all of one random class per step, so that "
+               "each class's camera distribution is pulled to the prior (an extension). Off: random classes (3DGP), "
+               "which a class-conditioned origin can satisfy by giving each class one view of its own.")
     ramp_kimg: float = doc(10000.0, "kimg over which the earth mover's distance term ramps linearly from 0 to 1 "
                                     "(3DGP: 10000 on ImageNet, 3000 on the smaller datasets).")
     mean_forcing: float = doc(10.0, "Weight of the mean forcing: the distance between the mean learned origin "

@@ -191,3 +191,30 @@ def test_config_round_trip_and_old_configs():
     ns = build_parser().parse_args(["--data", "x", "--outdir", "y", "--camera_gen.enabled", "true",
                                     "--camera.fov_dist", "truncnormal"])
     assert set(overrides_from_args(ns)) == {"camera_gen.enabled=true", "camera.fov_dist=truncnormal"}
+
+
+def test_per_class_emd_sees_a_collapse_that_mixed_classes_hide():
+    """A generator whose origin depends on the class alone: class k puts every camera at the k-th smallest
+    prior yaw. Over one sample of every class the learned yaws are the prior's, so the mixed-class distance
+    is 0; the per-class one sees class 0's single view against the prior: mean((sort(prior) - min)^2)."""
+    n = 64
+    fixed = camlib.sample_prior(GP_CAM, n, torch.Generator().manual_seed(1))
+    ordered = torch.sort(fixed.yaw).values
+
+    class ClassOnly(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("lo", torch.zeros(1))
+            self.z_dim, self.c_dim = 4, n
+
+        def forward(self, prior, z, c=None):
+            yaw = ordered[c.argmax(dim=1)]
+            return camlib.CameraParams(yaw, *(getattr(prior, k) for k in camlib.PARAM_NAMES[1:]))
+
+    every_class = torch.eye(n)
+    for per_class, expected in ((False, 0.0), (True, (ordered - ordered[0]).square().mean().item())):
+        cfg = CameraGenConfig(enabled=True, mean_forcing=0.0, emd_samples=n, emd_per_class=per_class)
+        _, s = camera_regularizer(ClassOnly(), GP_CAM, cfg, kimg=1e9, prior_fn=lambda m: fixed[:m],
+                                  label_fn=lambda m: every_class[:m])
+        assert s["camera/emd_yaw"] == pytest.approx(expected, abs=1e-7), per_class
+    assert expected > 0.1  # the prior's yaws are spread: the collapse is not a small distance

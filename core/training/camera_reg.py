@@ -2,9 +2,10 @@
 snap-research/3dgp): they keep the camera generator (core/networks/camera_generator.py) near the prior.
 
 - Earth mover's distance per scalar parameter between `emd_samples` prior cameras and as many posterior
-  cameras (random z and classes). For two equal-size, equally weighted 1-D samples the optimal transport
-  with squared cost matches them in sorted order, so the distance is mean((sort(a) - sort(b))^2): exact,
-  and differentiable through the sort. The weighted sum ramps linearly from 0 to 1 over `ramp_kimg`.
+  cameras (random z and classes; with `emd_per_class`, an extension, all of one random class per step).
+  For two equal-size, equally weighted 1-D samples the optimal transport with squared cost matches them
+  in sorted order, so the distance is mean((sort(a) - sort(b))^2): exact, and differentiable through the
+  sort. The weighted sum ramps linearly from 0 to 1 over `ramp_kimg`.
 - Mean forcing: weight x || mean posterior origin (yaw, pitch) of `mean_forcing_samples` cameras - the
   prior's mean || (L2 norm), not ramped.
 
@@ -66,9 +67,9 @@ def camera_regularizer(gen: CameraGenerator, camera_cfg: CameraConfig, cfg: Came
 
     prior_fn(n) gives n prior cameras (default: `sample_prior` of camera_cfg; pass the dataset's poses through
     `core.cameras.params_from_cameras` when the dataset is the prior), label_fn(n) n labels for the posterior
-    samples (default: uniformly random classes), prior_mean the mean origin (yaw, pitch) of the mean forcing
-    (default: `prior_mean_angles(camera_cfg)`; the dataset poses' mean when the dataset is the prior). The
-    scalars: per-parameter distances `camera/emd_<name>`, the ramp `camera/emd_mult`, `camera/mean_forcing`,
+    samples (default: uniformly random classes; with `cfg.emd_per_class` the distances' samples share
+    label_fn(1)), prior_mean the mean origin (yaw, pitch) of the mean forcing (default:
+    `prior_mean_angles(camera_cfg)`; the dataset poses' mean when the dataset is the prior). The scalars: per-parameter distances `camera/emd_<name>`, the ramp `camera/emd_mult`, `camera/mean_forcing`,
     the posterior's mean and std of yaw, pitch, fov_deg and lookat_radius, and `camera/loss`.
     """
     device = gen.lo.device
@@ -76,15 +77,16 @@ def camera_regularizer(gen: CameraGenerator, camera_cfg: CameraConfig, cfg: Came
     def prior(n: int) -> CameraParams:
         return (prior_fn(n) if prior_fn is not None else sample_prior(camera_cfg, n, generator)).to(device)
 
-    def labels(n: int) -> torch.Tensor | None:
-        c = label_fn(n) if label_fn is not None else random_labels(n, gen.c_dim, generator)
-        return None if c is None else c.to(device)
+    def labels(n: int, one_class: bool = False) -> torch.Tensor | None:
+        m = 1 if one_class else n
+        c = label_fn(m) if label_fn is not None else random_labels(m, gen.c_dim, generator)
+        return None if c is None else c.to(device).expand(n, -1)
 
-    def posterior(n: int) -> CameraParams:
-        return gen(prior(n), torch.randn(n, gen.z_dim, generator=generator).to(device), labels(n))
+    def posterior(n: int, one_class: bool = False) -> CameraParams:
+        return gen(prior(n), torch.randn(n, gen.z_dim, generator=generator).to(device), labels(n, one_class))
 
     n = cfg.emd_samples
-    post = posterior(n)
+    post = posterior(n, one_class=cfg.emd_per_class)
     mult = emd_ramp(kimg, cfg.ramp_kimg)
     weighted, dists = camera_emd(prior(n), post, cfg)
     loss = mult * weighted
