@@ -532,7 +532,8 @@ def _3dgp_demo() -> ModelConfig:
     # EMD weight is 100x 3DGP's 1e-4: at 1e-4 (and a 10-kimg ramp) the learned FoV ran to the prior's upper
     # bound, 34.4 of [15, 35], within half a kimg; at 1e-2 it stays inside the data's [22, 32]. The distance is
     # taken per class (emd_per_class, an extension): with 3DGP's random classes every class kept a single view
-    # (per-class yaw std 0.03 at 8 kimg, 0.23 per class; KID500 0.150 against 0.136; docs/3dgp.md).
+    # (at 8 kimg a yaw std of 0.03-0.05 within a class against 0.22-0.23 per class; KID500 0.150 against 0.136;
+    # docs/3dgp.md).
     cfg = _demo()
     cfg.name = "3dgp_demo"
     cfg.generator.cube_scale = 0.35

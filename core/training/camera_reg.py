@@ -69,8 +69,9 @@ def camera_regularizer(gen: CameraGenerator, camera_cfg: CameraConfig, cfg: Came
     `core.cameras.params_from_cameras` when the dataset is the prior), label_fn(n) n labels for the posterior
     samples (default: uniformly random classes; with `cfg.emd_per_class` the distances' samples share
     label_fn(1)), prior_mean the mean origin (yaw, pitch) of the mean forcing (default:
-    `prior_mean_angles(camera_cfg)`; the dataset poses' mean when the dataset is the prior). The scalars: per-parameter distances `camera/emd_<name>`, the ramp `camera/emd_mult`, `camera/mean_forcing`,
-    the posterior's mean and std of yaw, pitch, fov_deg and lookat_radius, and `camera/loss`.
+    `prior_mean_angles(camera_cfg)`; the dataset poses' mean when the dataset is the prior). The scalars:
+    per-parameter distances `camera/emd_<name>`, the ramp `camera/emd_mult`, `camera/mean_forcing`, the
+    posterior's mean and std of yaw, pitch, fov_deg and lookat_radius, and `camera/loss`.
     """
     device = gen.lo.device
 

@@ -83,13 +83,13 @@ class StatsWriter:
     def _add_histogram(self, tag: str, value_range: list[float], counts: list[int], step: int) -> None:
         """One binned histogram (equal bins over value_range) as a TensorBoard histogram; the moments
         are those of the bin centres, which is all a binned record keeps."""
+        num = sum(counts)
+        if num == 0:  # nothing in range: TensorBoard has no empty histogram
+            return
         lo, hi = float(value_range[0]), float(value_range[1])
         bins = len(counts)
         width = (hi - lo) / bins
         centres = [lo + (i + 0.5) * width for i in range(bins)]
-        num = sum(counts)
-        if num == 0:
-            return
         self.tb.add_histogram_raw(
             tag, min=lo, max=hi, num=num,
             sum=sum(c * x for c, x in zip(counts, centres)),
